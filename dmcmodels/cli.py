@@ -1,0 +1,19 @@
+"""The ``dmcmodels`` command line (models, training, evaluation)."""
+
+from __future__ import annotations
+
+import sys
+
+from dmcdata.cli import run
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "summary": ("dmcmodels.summary", "print each model's parameter count and receptive field"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(argv, prog="dmcmodels", subcommands=SUBCOMMANDS, description=__doc__.splitlines()[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
