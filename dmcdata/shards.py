@@ -42,14 +42,16 @@ def safe_key_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_\-]", "_", text)
 
 
-class _HashingFile(io.RawIOBase):
+class _HashingFile:
+    """Write-only file wrapper that hashes and counts every byte on its way to disk."""
+
     def __init__(self, f):
         self._f = f
         self.sha = hashlib.sha256()
         self.size = 0
 
-    def writable(self) -> bool:
-        return True
+    def tell(self) -> int:
+        return self.size
 
     def write(self, b) -> int:
         n = self._f.write(b)
