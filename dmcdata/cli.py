@@ -1,4 +1,4 @@
-"""The ``dmcdata`` command line.
+"""dmcdata: multitrack datasets into WebDataset shards and Parquet manifests, and the DSP mixing console.
 
 Every subcommand lives in its own module, which exposes ``add_arguments(parser)`` and
 ``main(args) -> int``. Modules are imported only when their subcommand runs, so
@@ -21,13 +21,24 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+EPILOG = """typical session:
+  dmcdata demo --out demo                                      # a small corpus in the real layouts
+  dmcdata build medleydb --data-home demo/medleydb --out shards/medleydb --max-tracks 16
+  dmcdata verify shards/medleydb
+  dmcdata synth-chain --source shards/medleydb --out shards/chain --shards 10
+  dmcdata render demo/medleydb/Audio/<Song>/<Song>_MIX_PARAMS.json --out mix.wav
+
+'dmcdata COMMAND --help' explains each command's options."""
+
+
 def build_parser(argv: list[str], prog: str = "dmcdata", subcommands: dict | None = None,
-                 description: str | None = None) -> argparse.ArgumentParser:
+                 description: str | None = None, epilog: str | None = EPILOG) -> argparse.ArgumentParser:
     """Build the parser; only the subcommand named in ``argv`` is imported and given its options."""
     subcommands = SUBCOMMANDS if subcommands is None else subcommands
     parser = argparse.ArgumentParser(
         prog=prog,
         description=description or __doc__.splitlines()[0],
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -1,4 +1,4 @@
-"""The ``dmcmodels`` command line (models, training, evaluation)."""
+"""dmcmodels: neural audio-effect models and the differentiable mixing console (models, training, evaluation)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(argv, prog="dmcmodels", subcommands=SUBCOMMANDS, description=__doc__.splitlines()[0])
+    return run(argv, prog="dmcmodels", subcommands=SUBCOMMANDS, description=__doc__.splitlines()[0],
+               epilog="'dmcmodels COMMAND --help' explains each command's options.")
 
 
 if __name__ == "__main__":
