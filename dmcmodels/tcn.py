@@ -1,0 +1,109 @@
+"""Temporal convolutional network with FiLM conditioning (thesis §4.3, DESIGN §4).
+
+Input x (B, 1, T) mono audio and conditioning c (B, cond_dim) (normalized console parameters);
+output (B, 1, T − receptive_field + 1): no padding anywhere ("valid" convolutions), so the
+output covers the input samples whose whole receptive field lies inside the input, centred.
+
+Network: ``stacks`` stacks of ``n_blocks`` blocks; block n of a stack has dilation 2^n.
+Block i (input x_i with C_in channels, output x_{i+1} with ``channels`` channels):
+
+    h       = Conv1d(x_i; kernel k, dilation d)            length shrinks by (k − 1)·d
+    h       = γ_i(c) · BatchNorm(h) + β_i(c)               BatchNorm without affine; FiLM
+    h       = PReLU(h)                                     one slope per channel
+    x_{i+1} = h + g_i · crop(x_i),   g_i = clamp(g_i', 0, 1), g_i' initialised to 1.0
+
+crop() takes the centre of x_i to h's length. Skip connections: every block's output, centre
+cropped to the final length, is summed; a 1×1 Conv1d maps the sum to one output channel.
+Receptive field r = 1 + Σ_i (k − 1)·d_i = 1 + (k − 1)·(2^n_blocks − 1)·stacks
+(k = 15, 10 blocks: 1 + 14·1023·stacks samples = 324.8 / 649.5 / 974.3 ms at 44.1 kHz).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dmcmodels.film import FiLM, FiLMGenerator
+
+
+def center_crop(x: torch.Tensor, length: int) -> torch.Tensor:
+    """The centre ``length`` samples of x (..., T); with an odd surplus the extra sample is cut at the start."""
+    surplus = x.shape[-1] - length
+    if surplus < 0:
+        raise ValueError(f"cannot crop {x.shape[-1]} samples to {length}")
+    start = surplus - surplus // 2
+    return x[..., start:start + length]
+
+
+class TCNBlock(nn.Module):
+    """Dilated Conv1d → BatchNorm1d(affine=False) → FiLM → PReLU, plus a gated residual."""
+
+    def __init__(self, in_channels: int, channels: int, kernel_size: int, dilation: int, embed_dim: int):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, channels, kernel_size, dilation=dilation)
+        self.film = FiLM(channels, embed_dim)
+        self.act = nn.PReLU(channels)
+        self.res_gain = nn.Parameter(torch.ones(1))
+        self.shrink = (kernel_size - 1) * dilation
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.film(self.conv(x), embedding))
+        g = self.res_gain.clamp(0.0, 1.0)
+        return h + g * center_crop(x, h.shape[-1])
+
+
+class TCN(nn.Module):
+    """FiLM-conditioned TCN; TCN-10/-20/-30 = ``stacks`` 1/2/3 with the defaults.
+
+    Parameters: n_blocks per stack (dilations 1, 2, …, 2^(n_blocks−1)), kernel_size, channels
+    (conv width), cond_dim (25 static order, 31 variable order), stacks, film_hidden /
+    film_embed (generator MLP widths and the size of the global (γ, β) embedding).
+    """
+
+    def __init__(self, n_blocks: int = 10, kernel_size: int = 15, channels: int = 32, cond_dim: int = 25,
+                 stacks: int = 1, film_hidden: tuple[int, ...] = (128, 256), film_embed: int = 128):
+        super().__init__()
+        if n_blocks < 1 or stacks < 1 or kernel_size < 1 or channels < 1:
+            raise ValueError("n_blocks, stacks, kernel_size and channels must all be >= 1")
+        self.n_blocks, self.kernel_size, self.channels = n_blocks, kernel_size, channels
+        self.cond_dim, self.stacks = cond_dim, stacks
+        self.generator = FiLMGenerator(cond_dim, film_hidden, film_embed)
+        blocks = []
+        for s in range(stacks):
+            for n in range(n_blocks):
+                in_ch = 1 if (s == 0 and n == 0) else channels
+                blocks.append(TCNBlock(in_ch, channels, kernel_size, 2 ** n, film_embed))
+        self.blocks = nn.ModuleList(blocks)
+        self.output = nn.Conv1d(channels, 1, kernel_size=1)
+
+    @property
+    def receptive_field(self) -> int:
+        """In samples: 1 + Σ (kernel_size − 1)·dilation over all blocks."""
+        return 1 + sum(b.shrink for b in self.blocks)
+
+    def receptive_field_ms(self, sample_rate: float = 44100.0) -> float:
+        return 1000.0 * self.receptive_field / sample_rate
+
+    def output_length(self, input_length: int) -> int:
+        return input_length - self.receptive_field + 1
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3 or x.shape[1] != 1:
+            raise ValueError(f"input must have shape (batch, 1, samples), got {tuple(x.shape)}")
+        if x.shape[-1] < self.receptive_field:
+            raise ValueError(f"input has {x.shape[-1]} samples, fewer than the receptive field "
+                             f"({self.receptive_field}); the output would be empty")
+        if cond.shape[0] != x.shape[0]:
+            raise ValueError(f"batch sizes differ: audio {x.shape[0]}, conditioning {cond.shape[0]}")
+        embedding = self.generator(cond)
+        out_len = self.output_length(x.shape[-1])
+        skips = None
+        for block in self.blocks:
+            x = block(x, embedding)
+            s = center_crop(x, out_len)
+            skips = s if skips is None else skips + s
+        return self.output(skips)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,125 @@
+"""TCN + FiLM: receptive field, output length, conditioning, gradients, sizes vs the thesis."""
+
+import numpy as np
+import pytest
+import torch
+
+from dmcmodels.film import FiLM
+from dmcmodels.tcn import TCN, center_crop, count_parameters
+
+
+def _small(**kw):
+    # 4 blocks, kernel 3: receptive field 1 + 2·(1+2+4+8) = 31 samples
+    return TCN(n_blocks=4, kernel_size=3, channels=8, cond_dim=5, film_hidden=(16,), film_embed=8, **kw)
+
+
+@pytest.mark.parametrize("stacks", [1, 2, 3])
+def test_receptive_field_formula(stacks):
+    m = TCN(stacks=stacks)
+    assert m.receptive_field == 1 + 14 * 1023 * stacks
+    # independent: the layer recursion r_i = r_{i-1} + (k - 1)·d_i over the actual conv layers
+    r = 1
+    for block in m.blocks:
+        (k,), (d,) = block.conv.kernel_size, block.conv.dilation
+        r += (k - 1) * d
+    assert r == m.receptive_field
+
+
+def test_receptive_field_is_the_true_dependency_span():
+    """Perturb one input sample: exactly the outputs within the receptive field change."""
+    torch.manual_seed(0)
+    m = _small().eval()
+    rf = m.receptive_field
+    T = 100
+    x = torch.randn(1, 1, T)
+    c = torch.randn(1, 5)
+    y0 = m(x, c)
+    x2 = x.clone()
+    x2[0, 0, 50] += 1.0
+    changed = (m(x2, c) - y0).abs()[0, 0] > 0
+    idx = torch.nonzero(changed).flatten().tolist()
+    # output j sees inputs j .. j + rf - 1
+    assert idx == [j for j in range(T - rf + 1) if j <= 50 <= j + rf - 1]
+
+
+def test_output_length_and_batch():
+    m = TCN(cond_dim=31)
+    T = m.receptive_field + 99
+    y = m(torch.randn(2, 1, T), torch.rand(2, 31) * 2 - 1)
+    assert y.shape == (2, 1, 100)
+    with pytest.raises(ValueError, match="receptive field"):
+        m(torch.randn(1, 1, m.receptive_field - 1), torch.zeros(1, 31))
+    with pytest.raises(ValueError, match="conditioning"):
+        m(torch.randn(1, 1, T), torch.zeros(1, 25))
+
+
+def test_conditioning_changes_output():
+    torch.manual_seed(1)
+    m = _small().eval()
+    x = torch.randn(1, 1, 200)
+    y_a = m(x, torch.full((1, 5), -0.5))
+    y_b = m(x, torch.full((1, 5), 0.5))
+    assert not torch.allclose(y_a, y_b)
+    assert torch.equal(m(x, torch.full((1, 5), -0.5)), y_a)  # and is deterministic in eval mode
+
+
+def test_gradient_flows_to_every_parameter():
+    torch.manual_seed(2)
+    m = _small(stacks=2).train()
+    x = torch.randn(3, 1, 120, requires_grad=True)
+    c = torch.randn(3, 5, requires_grad=True)
+    m(x, c).pow(2).mean().backward()
+    for name, p in m.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, f"no gradient reaches {name}"
+    assert x.grad.abs().sum() > 0 and c.grad.abs().sum() > 0
+
+
+def test_residual_gain_initialised_to_one_and_clamped():
+    torch.manual_seed(3)
+    m = _small().eval()
+    assert all(b.res_gain.item() == 1.0 for b in m.blocks)
+    block = m.blocks[1]
+    x = torch.randn(1, 8, 50)
+    emb = m.generator(torch.zeros(1, 5))
+    h = block.act(block.film(block.conv(x), emb))
+    with torch.no_grad():
+        block.res_gain.fill_(5.0)  # clamped to 1
+        np.testing.assert_allclose(block(x, emb), h + center_crop(x, h.shape[-1]), atol=1e-6)
+        block.res_gain.fill_(-2.0)  # clamped to 0
+        np.testing.assert_allclose(block(x, emb), h, atol=1e-6)
+
+
+def test_film_equation():
+    """y = γ·BN(x) + β with BN without affine, (γ, β) from the block's linear adaptor."""
+    torch.manual_seed(4)
+    f = FiLM(4, embed_dim=6).train()
+    assert f.norm.affine is False
+    x = torch.randn(3, 4, 20)
+    e = torch.randn(3, 6)
+    w, b = f.adaptor.weight.detach(), f.adaptor.bias.detach()
+    gb = e @ w.T + b
+    gamma, beta = gb[:, :4], gb[:, 4:]
+    mean = x.mean(dim=(0, 2), keepdim=True)
+    var = x.var(dim=(0, 2), unbiased=False, keepdim=True)
+    ref = gamma[:, :, None] * (x - mean) / torch.sqrt(var + f.norm.eps) + beta[:, :, None]
+    torch.testing.assert_close(f(x, e), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_center_crop():
+    x = torch.arange(10.0)
+    assert center_crop(x, 6).tolist() == [2, 3, 4, 5, 6, 7]
+    assert center_crop(x, 7).tolist() == [2, 3, 4, 5, 6, 7, 8]
+
+
+@pytest.mark.parametrize("stacks,thesis", [(1, 290_000), (2, 528_000), (3, 764_000)])
+def test_parameter_counts_near_thesis(stacks, thesis):
+    n = count_parameters(TCN(stacks=stacks))
+    assert abs(n - thesis) / thesis < 0.01, (stacks, n, thesis)
+    # the per-block arithmetic of the description: conv 32·32·15 + 32, FiLM adaptor 128·64 + 64,
+    # PReLU 32, residual gain 1; first block's conv has 1 input channel; generator 25→128→256→128
+    conv_full, adaptor, extra = 32 * 32 * 15 + 32, 128 * 64 + 64, 32 + 1
+    first = 1 * 32 * 15 + 32 + adaptor + extra
+    gen = (25 * 128 + 128) + 1 + (128 * 256 + 256) + 1 + (256 * 128 + 128)
+    expected = gen + first + (10 * stacks - 1) * (conv_full + adaptor + extra) + (32 + 1)
+    assert n == expected
