@@ -32,6 +32,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from dmcdata import console
 from dmcdata.augment import AugmentConfig, augment
 
 PATCH_PRESETS = {"short": 0.37, "medium": 0.74, "long": 1.48}  # seconds (thesis receptive fields)
@@ -165,42 +166,26 @@ _CACHE: dict = {}
 _LOCK = threading.Lock()
 
 
-def _console():
-    try:
-        from dmcdata import console
-    except ImportError as e:  # pragma: no cover - the console is part of the package
-        raise EffectError(f"the DSP console (dmcdata.console) cannot be imported: {e}") from e
-    return console
-
-
 def ir_bank(config: EffectConfig):
     """The :class:`dmcdata.console.IRBank` named by ``config.ir_bank`` (cached per process)."""
     key = ("bank", config.sample_rate, json.dumps(config.ir_bank, sort_keys=True))
     with _LOCK:
         if key not in _CACHE:
-            c = _console()
             if "generated" in config.ir_bank:
                 g = config.ir_bank["generated"]
-                _CACHE[key] = c.IRBank.generate(sample_rate=config.sample_rate, n=g["n"], seed=g["seed"])
+                _CACHE[key] = console.IRBank.generate(sample_rate=config.sample_rate, n=g["n"], seed=g["seed"])
             else:
-                _CACHE[key] = c.IRBank.from_folder(config.ir_bank["folder"], config.sample_rate)
+                _CACHE[key] = console.IRBank.from_folder(config.ir_bank["folder"], config.sample_rate)
         return _CACHE[key]
 
 
 def parameter_space(config: EffectConfig):
     """The 25-parameter channel space; ``reverb.ir`` ranges over this config's IR bank."""
-    c = _console()
     n = len(ir_bank(config))
-    if n < 2 and "reverb" in config.processors:
-        # reverb.ir is normalized by its [0, n − 1] range, which needs two values at least
-        raise EffectError(f"ir_bank {config.ir_bank}: holds {n} impulse response(s); random reverb settings "
-                          f"need at least 2")
-    if n == 8 or not hasattr(c, "channel_space"):
-        return c.CHANNEL_SPACE
     key = ("space", n)
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = c.channel_space(n)
+            _CACHE[key] = console.channel_space(n)
         return _CACHE[key]
 
 
@@ -210,13 +195,13 @@ def channel_strip(config: EffectConfig, order: Sequence[str]):
     key = ("strip", config.sample_rate, json.dumps(config.ir_bank, sort_keys=True), config.pan_law, tuple(order))
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = _console().ChannelStrip(config.sample_rate, ir_bank=bank, pan_law=config.pan_law,
+            _CACHE[key] = console.ChannelStrip(config.sample_rate, ir_bank=bank, pan_law=config.pan_law,
                                                   order=tuple(order))
         return _CACHE[key]
 
 
 def orders() -> tuple:
-    return tuple(tuple(o) for o in _console().ORDERS)
+    return tuple(tuple(o) for o in console.ORDERS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,10 +306,9 @@ def _plain(v):
 
 def conditioning(named: dict, order: Sequence[str], config: EffectConfig) -> np.ndarray:
     """Normalized parameter vector: (25,) static, (25 + 6,) variable (one-hot of the order)."""
-    c = _console()
     vec = parameter_space(config).normalize(named)
     if config.order == "variable":
-        vec = np.concatenate([vec, c.order_one_hot(tuple(order))])
+        vec = np.concatenate([vec, console.order_one_hot(tuple(order))])
     return vec.astype(np.float32)
 
 
@@ -361,7 +345,7 @@ def example_from_seed(dry_patch: np.ndarray, seed: int, config: EffectConfig,
     x, applied = augment(dry, rng, config.augment, other=mix_with)
     all_orders = orders()
     order = all_orders[int(rng.integers(len(all_orders)))] if config.order == "variable" else all_orders[0]
-    named = {k: _plain(v) for k, v in _console().sample_channel_params(
+    named = {k: _plain(v) for k, v in console.sample_channel_params(
         rng, config.processors, space=parameter_space(config)).items()}
     return {
         "input": x,

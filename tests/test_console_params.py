@@ -134,3 +134,13 @@ def test_orders_one_hot():
     assert np.array_equal(hots, np.eye(6, dtype=np.float32))
     with pytest.raises(ConsoleError, match="permutation"):
         order_one_hot(("eq", "eq", "reverb"))
+
+
+def test_bank_of_one_ir_is_a_one_way_choice():
+    s = channel_space(1)
+    assert s["reverb.ir"].max == 0
+    assert {s.sample(np.random.default_rng(i))["reverb.ir"] for i in range(50)} == {0}
+    p = s.sample(np.random.default_rng(0))
+    v = s.normalize(p)
+    assert v[s.names.index("reverb.ir")] == -1.0
+    assert s.denormalize(v)["reverb.ir"] == 0

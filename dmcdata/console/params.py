@@ -55,8 +55,8 @@ class Param:
     def __post_init__(self):
         if self.dist not in DISTRIBUTIONS:
             raise ValueError(f"{self.name}: unknown distribution {self.dist!r}")
-        if not self.min < self.max:
-            raise ValueError(f"{self.name}: min must be below max")
+        if not (self.min < self.max or (self.dist == "choice" and self.min == self.max)):
+            raise ValueError(f"{self.name}: min must be below max (equal only for a one-way choice)")
         if not self.min <= self.default <= self.max:
             raise ValueError(f"{self.name}: default outside [min, max]")
         if self.dist == "log_uniform" and self.min <= 0:
@@ -123,7 +123,7 @@ def _channel_params(n_irs: int) -> list[Param]:
         P("compressor.makeup_db", "dB", -12.0, 12.0, 0.0, "uniform", doc="make-up gain"),
     ]
     rev = [
-        P("reverb.ir", "index", 0.0, float(max(n_irs - 1, 1)), 0.0, "choice", doc="impulse response index in the IR bank"),
+        P("reverb.ir", "index", 0.0, float(n_irs - 1), 0.0, "choice", doc="impulse response index in the IR bank"),
         P("reverb.decay", "", 0.0, 1.0, 1.0, "uniform", doc="tail length factor (1 = IR as is, 0 = first tap only)"),
         P("reverb.dry", "", 0.0, 1.0, 1.0, "uniform", doc="dry (direct) level, linear"),
         P("reverb.wet", "", 0.0, 1.0, 0.0, "uniform", doc="wet (reverberated) level, linear"),
@@ -149,6 +149,8 @@ class ParameterSpace:
             raise ValueError("duplicate parameter names")
         self._lo = np.array([p.min for p in self.params], dtype=np.float64)
         self._hi = np.array([p.max for p in self.params], dtype=np.float64)
+        # a one-way choice (e.g. a bank of one IR) has no span: it normalizes to -1
+        self._span = np.where(self._hi > self._lo, self._hi - self._lo, 1.0)
         self._discrete = np.array([p.discrete for p in self.params])
 
     # -- lookup -----------------------------------------------------------------------------
@@ -205,7 +207,7 @@ class ParameterSpace:
         """Named values (all of them) -> float32 vector in [-1, 1] in :attr:`names` order."""
         full = self.validate(params, complete=True)
         x = np.array([full[n] for n in self.names], dtype=np.float64)
-        v = 2.0 * (x - self._lo) / (self._hi - self._lo) - 1.0
+        v = 2.0 * (x - self._lo) / self._span - 1.0
         return np.clip(v, -1.0, 1.0).astype(np.float32)
 
     def denormalize(self, vec) -> dict:
@@ -220,7 +222,7 @@ class ParameterSpace:
         if not np.all(np.isfinite(v)):
             raise ConsoleError("normalized vector contains NaN/Inf")
         v = np.clip(v, -1.0, 1.0)
-        x = self._lo + (v + 1.0) * 0.5 * (self._hi - self._lo)
+        x = self._lo + (v + 1.0) * 0.5 * self._span
         x = np.clip(x, self._lo, self._hi)
         return {p.name: (int(round(x[i])) if p.discrete else float(x[i])) for i, p in enumerate(self.params)}
 
