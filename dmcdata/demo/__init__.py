@@ -1,0 +1,209 @@
+"""The built-in demo corpus: MedleyDB, ENST-drums and SignalTrain LA2A look-alikes, written
+procedurally and deterministically from one seed in the real datasets' on-disk layouts.
+
+``write_demo(out, DemoConfig(seed=0))`` is what ``dmcdata demo`` runs. Randomness: one seed;
+every song / take / pair draws from its own ``np.random.Generator`` seeded by
+``SeedSequence(seed, spawn_key=(dataset, item…))``, so the same seed gives byte-identical files,
+and asking for more songs (or only one dataset) leaves the other items unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = ("medleydb", "enst-drums", "signaltrain")
+MARKER = "demo_corpus.json"
+
+
+class DemoError(ValueError):
+    """Bad demo options or an output folder the demo must not touch; the message says which."""
+
+
+@dataclass
+class DemoConfig:
+    seed: int = 0
+    only: tuple = DATASETS
+    songs: int = 2
+    song_seconds: float = 15.0
+    min_stems: int = 3
+    max_stems: int = 8
+    enst_takes: int = 1
+    enst_seconds: float = 8.0
+    signaltrain_pairs: int = 6
+    signaltrain_seconds: float = 4.0
+
+    def check(self) -> "DemoConfig":
+        bad = [d for d in self.only if d not in DATASETS]
+        if bad or not self.only:
+            raise DemoError(f"--only: unknown dataset(s) {', '.join(bad) or '(none given)'}; "
+                            f"choose from {', '.join(DATASETS)}")
+        if self.seed < 0:
+            raise DemoError(f"--seed must be >= 0, got {self.seed}")
+        if self.songs < 1 or self.enst_takes < 1 or self.signaltrain_pairs < 3:
+            raise DemoError("--songs and --enst-takes must be >= 1 and --signaltrain-pairs >= 3 "
+                            f"(got {self.songs}, {self.enst_takes}, {self.signaltrain_pairs})")
+        if not 3 <= self.min_stems <= self.max_stems <= 12:
+            raise DemoError(f"--min-stems/--max-stems must satisfy 3 <= min <= max <= 12 "
+                            f"(got {self.min_stems}, {self.max_stems})")
+        for name in ("song_seconds", "enst_seconds", "signaltrain_seconds"):
+            v = getattr(self, name)
+            if not 2.0 <= v <= 600.0:
+                raise DemoError(f"--{name.replace('_', '-')} must be between 2 and 600 s, got {v}")
+        return self
+
+
+@dataclass
+class DatasetSummary:
+    name: str
+    root: str
+    items: int = 0
+    files: int = 0
+    bytes: int = 0
+    audio_seconds: float = 0.0
+    wall_s: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class DemoSummary:
+    out: str
+    seed: int
+    renderer: str
+    datasets: list = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(d.bytes for d in self.datasets)
+
+    @property
+    def files(self) -> int:
+        return sum(d.files for d in self.datasets)
+
+
+def rng_for(seed: int, *key: int) -> np.random.Generator:
+    """The generator of one item: ``SeedSequence(seed, spawn_key=key)``."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key)))
+
+
+def _prepare(out: Path, only: tuple, overwrite: bool) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    marker = out / MARKER
+    busy = [out / d for d in only if (out / d).exists() and any((out / d).iterdir())]
+    if not busy:
+        return
+    if not overwrite:
+        raise DemoError(f"{busy[0]} exists and is not empty; pass --overwrite to replace it "
+                        f"(only folders written by an earlier `dmcdata demo` are removed)")
+    if not marker.is_file():
+        raise DemoError(f"{busy[0]} exists but {marker} does not: not a demo corpus, refusing to delete it")
+    for d in busy:
+        shutil.rmtree(d)
+
+
+def _write_marker(out: Path, cfg: DemoConfig, renderer: str, complete: bool) -> None:
+    from dmcdata.shards import write_atomic
+
+    doc = {"what": "dmc demo corpus (procedural; not real recordings)", "complete": complete,
+           "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+           "renderer": renderer, "sample_rate": 44100,
+           "roots": {d: d for d in cfg.only},
+           "formats": {"medleydb": "stems/raw mono, mix stereo; 16-bit PCM WAV",
+                       "enst-drums": "mics mono, dry_mix/wet_mix stereo; 16-bit PCM WAV",
+                       "signaltrain": "mono 32-bit float WAV"}}
+    write_atomic(out / MARKER, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_demo(out, cfg: DemoConfig | None = None, overwrite: bool = False, progress: bool = True) -> DemoSummary:
+    """Write the demo corpus under ``out`` and return what was written (see module doc)."""
+    from tqdm import tqdm
+
+    from dmcdata.console import IRBank
+
+    from . import enst, medleydb, signaltrain
+    from .instruments import NoteRenderer
+
+    cfg = (cfg or DemoConfig()).check()
+    out = Path(out)
+    _prepare(out, cfg.only, overwrite)
+    total = ((cfg.songs if "medleydb" in cfg.only else 0)
+             + (3 * cfg.enst_takes if "enst-drums" in cfg.only else 0)
+             + (cfg.signaltrain_pairs if "signaltrain" in cfg.only else 0))
+    bar = tqdm(total=total, desc="demo corpus", unit="item", disable=not progress, dynamic_ncols=True)
+    bar.set_postfix_str("loading the SoundFont and the console")
+    R = NoteRenderer()
+    if R.sf is None:
+        import sys
+
+        print("dmcdata demo: warning: the SoundFont TimGM6mb.sf2 (shipped with pretty_midi) could not be "
+              "loaded; rendering with the fallback synthesizer instead", file=sys.stderr)
+    _write_marker(out, cfg, R.backend, complete=False)
+    bank = IRBank.generate(44100, n=8, seed=0)
+    summary = DemoSummary(str(out), cfg.seed, R.backend)
+    try:
+        if "medleydb" in cfg.only:
+            t0 = time.perf_counter()
+            ds = DatasetSummary("medleydb", str(out / "medleydb"))
+            taken: set = set()
+            stems = []
+            for i in range(cfg.songs):
+                rng = rng_for(cfg.seed, 0, i)
+                n_stems = int(rng.integers(cfg.min_stems, cfg.max_stems + 1))
+                bar.set_postfix_str(f"medleydb song {i + 1}/{cfg.songs}")
+                r = medleydb.write_song(rng, out / "medleydb", n_stems, cfg.song_seconds, R, bank, taken)
+                ds.items += 1
+                ds.files += len(r.files)
+                ds.bytes += r.bytes
+                ds.audio_seconds += r.seconds
+                stems.append(r.n_stems)
+                bar.update(1)
+            ds.detail = f"{ds.items} songs, {min(stems)}-{max(stems)} stems each"
+            ds.wall_s = time.perf_counter() - t0
+            summary.datasets.append(ds)
+        if "enst-drums" in cfg.only:
+            t0 = time.perf_counter()
+            ds = DatasetSummary("enst-drums", str(out / "enst-drums"))
+            for d in sorted(enst.DRUMMERS):
+                tuning, gains = enst.session(rng_for(cfg.seed, 1, d, 0))
+                for i in range(1, cfg.enst_takes + 1):
+                    bar.set_postfix_str(f"enst drummer_{d} take {i}")
+                    r = enst.write_take(rng_for(cfg.seed, 1, d, i), out / "enst-drums", d, i, cfg.enst_seconds,
+                                        R, bank, tuning, gains)
+                    ds.items += 1
+                    ds.files += len(r.files)
+                    ds.bytes += r.bytes
+                    ds.audio_seconds += r.seconds
+                    bar.update(1)
+            ds.detail = f"3 drummers x {cfg.enst_takes} take(s), drummer_1 without tom_3"
+            ds.wall_s = time.perf_counter() - t0
+            summary.datasets.append(ds)
+        if "signaltrain" in cfg.only:
+            t0 = time.perf_counter()
+            ds = DatasetSummary("signaltrain", str(out / "signaltrain"))
+            counts = signaltrain.pair_counts(cfg.signaltrain_pairs)
+            settings = signaltrain.split_settings(rng_for(cfg.seed, 2, 0), counts)
+            pair_id = 1
+            for split in signaltrain.SPLITS:
+                for j in range(counts[split]):
+                    bar.set_postfix_str(f"signaltrain {split} pair {j + 1}")
+                    setting = settings[split][j % len(settings[split])]
+                    r = signaltrain.write_pair(rng_for(cfg.seed, 2, 1, pair_id), out / "signaltrain", split,
+                                               pair_id, setting, cfg.signaltrain_seconds, R)
+                    ds.items += 1
+                    ds.files += len(r.files)
+                    ds.bytes += r.bytes
+                    ds.audio_seconds += 2 * r.seconds
+                    pair_id += 1
+                    bar.update(1)
+            ds.detail = "pairs Train/Val/Test = " + "/".join(str(counts[s]) for s in signaltrain.SPLITS)
+            ds.wall_s = time.perf_counter() - t0
+            summary.datasets.append(ds)
+    finally:
+        bar.close()
+    _write_marker(out, cfg, R.backend, complete=True)
+    return summary
