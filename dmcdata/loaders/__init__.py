@@ -1,0 +1,167 @@
+"""mirdata-style loaders for the three datasets dmc ingests.
+
+mirdata 1.0 ships no loader and no index for MedleyDB (multitrack), ENST-drums or SignalTrain
+LA2A, so each loader here builds its index by scanning the user's own copy. The index follows
+mirdata's JSON schema::
+
+    {"version": "scan", "tracks": {track_id: {"audio": [relative_path, md5 or null]}},
+     "multitracks": {mtrack_id: {"tracks": [track_id, ...], "mix": [relative_path, md5]}}}
+
+so ``validate()``, ``track(id)``, ``multitrack(id).tracks`` and friends work as mirdata users
+expect. Computing md5 reads every byte; pass ``checksums=False`` to skip it (then ``validate``
+only reports missing files). ``save_index``/``index_path`` let a scanned index be reused.
+
+Items that cannot be used (a malformed YAML, a take missing a microphone, an unpaired file)
+are kept out of the index and listed in ``dataset.problems`` as :class:`Problem` rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_VARS = {"medleydb": "MEDLEYDB_PATH", "enst_drums": "ENST_DRUMS_PATH", "signaltrain": "SIGNALTRAIN_PATH"}
+
+
+class LoaderError(Exception):
+    """The data home or an index cannot be used; the message names the path and the problem."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One unusable item found while scanning: ``item`` is the song / take / pair id."""
+
+    item: str
+    file: str | None
+    reason: str
+
+
+def resolve_data_home(name: str, data_home: str | os.PathLike | None = None) -> str:
+    """``data_home`` if given, else the dataset's environment variable, else ``~/mir_datasets/<name>``."""
+    if data_home:
+        return str(Path(data_home).expanduser())
+    env = os.environ.get(ENV_VARS.get(name, ""), "")
+    if env:
+        return str(Path(env).expanduser())
+    return os.path.join(os.getenv("HOME", "/tmp"), "mir_datasets", name)
+
+
+def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_entry(data_home: Path, path: Path, checksums: bool) -> list:
+    """mirdata index entry ``[relative_path, md5]`` (md5 is None when not computed or missing)."""
+    rel = path.relative_to(data_home).as_posix()
+    md5 = md5_file(path) if checksums and path.is_file() else None
+    return [rel, md5]
+
+
+def load_index_file(path: str | os.PathLike) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            index = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise LoaderError(f"{path}: cannot read index: {e}") from None
+    if not isinstance(index, dict) or "tracks" not in index:
+        raise LoaderError(f"{path}: not a mirdata index (no 'tracks')")
+    return index
+
+
+def save_index_file(index: dict, path: str | os.PathLike) -> None:
+    from dmcdata.shards import write_atomic
+
+    write_atomic(path, json.dumps(index, indent=1, sort_keys=True).encode())
+
+
+class ScannedIndex:
+    """Mixin for ``mirdata.core.Dataset`` subclasses whose index comes from a scan.
+
+    Subclasses implement ``_scan(data_home: Path, checksums: bool) -> (index, metadata, problems)``.
+    """
+
+    _scan_result = None
+
+    def _init_scan(self, checksums: bool, index_path: str | None) -> None:
+        self._checksums = checksums
+        self._index_file = index_path
+
+    def _scan_once(self):
+        if self._scan_result is None:
+            home = Path(self.data_home)
+            if not home.is_dir():
+                raise LoaderError(f"{home}: data home of {self.name} does not exist "
+                                  f"(use --data-home or ${ENV_VARS.get(self.name, '')})")
+            self._scan_result = self._scan(home, self._checksums and not self._index_file)
+        return self._scan_result
+
+    _loaded_index = None
+
+    @property
+    def _index(self):
+        if self._index_file:
+            if self._loaded_index is None:
+                self._loaded_index = load_index_file(self._index_file)
+            return self._loaded_index
+        return self._scan_once()[0]
+
+    @property
+    def _metadata(self):
+        """Per-item metadata keyed by track id and multitrack id (mirdata's convention)."""
+        return self._scan_once()[1]
+
+    def select(self, selection) -> list[str]:
+        """Multitrack (or track) ids named by ``selection``: a manifest DataFrame (its ``song``
+        column, e.g. ``pd.read_parquet(m).query("n_tracks <= 16")``) or an iterable of ids.
+        Unknown ids raise :class:`LoaderError`."""
+        ids = selection["song"].tolist() if hasattr(selection, "columns") else list(selection)
+        known = self._index.get("multitracks") or self._index["tracks"]
+        out = []
+        for i in ids:
+            if i not in known:
+                raise LoaderError(f"{self.name}: {i!r} is not in the index of {self.data_home}")
+            if i not in out:
+                out.append(i)
+        return out
+
+    @property
+    def problems(self) -> list[Problem]:
+        return list(self._scan_once()[2])
+
+    def validate(self, verbose: bool = True):
+        """mirdata's ``(missing_files, invalid_checksums)``, by section and id. Entries whose md5
+        was not computed (``checksums=False``) are only checked for existence."""
+        import logging
+
+        missing, invalid = {}, {}
+        for section in ("tracks", "multitracks"):
+            if section not in self._index:
+                continue
+            missing[section], invalid[section] = {}, {}
+            for item_id, entry in self._index[section].items():
+                for key, value in entry.items():
+                    if key == "tracks" or not value or value[0] is None:
+                        continue
+                    path = os.path.join(self.data_home, value[0])
+                    if not os.path.isfile(path):
+                        missing[section].setdefault(item_id, []).append(path)
+                    elif value[1] is not None and md5_file(path) != value[1]:
+                        invalid[section].setdefault(item_id, []).append(path)
+        if verbose:
+            for kind, found in (("missing", missing), ("invalid checksum", invalid)):
+                for section in found.values():
+                    for paths in section.values():
+                        for p in paths:
+                            logging.warning("%s: %s", kind, p)
+        return missing, invalid
+
+    def save_index(self, path: str | os.PathLike) -> None:
+        """Write the scanned index as mirdata JSON (reuse it with ``index_path=``)."""
+        save_index_file(self._index, path)
