@@ -1,8 +1,10 @@
 """WebDataset shard writing: plain POSIX tar files, written atomically, hashed while written.
 
-A shard is written to ``<name>.partial`` in the destination folder and renamed to its final
-name only once complete and flushed to disk, so a killed job never leaves a file that a reader
-would take as a finished shard. Tar headers are normalised (mtime 0, uid/gid 0, no user names,
+A shard is written to a private ``<name>.<pid>-<random>.partial`` file in the destination folder
+and renamed to its final name only once complete and flushed to disk, so a killed job never
+leaves a file that a reader would take as a finished shard, and a task left running by a killed
+job never shares a temporary file with the rerun's task (both write identical bytes; the last
+rename wins). Leftover ``*.partial`` files are garbage that a rerun may delete. Tar headers are normalised (mtime 0, uid/gid 0, no user names,
 mode 0644) so that the same samples always give byte-identical shards.
 """
 
@@ -70,7 +72,7 @@ class ShardWriter:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._partial = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
+        self._partial = _private_temp(self.path)
         self._raw = open(self._partial, "wb")
         self._hashing = _HashingFile(self._raw)
         self._tar = tarfile.open(fileobj=self._hashing, mode="w", format=tarfile.PAX_FORMAT)
@@ -122,6 +124,10 @@ class ShardWriter:
             self.abort()
 
 
+def _private_temp(path: Path) -> Path:
+    return path.with_name(f"{path.name}.{os.getpid()}-{os.urandom(4).hex()}{PARTIAL_SUFFIX}")
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -134,7 +140,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + PARTIAL_SUFFIX)
+    tmp = _private_temp(path)
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()

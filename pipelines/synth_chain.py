@@ -16,7 +16,7 @@ the shape of a build::
 Determinism: shard i is generated from ``np.random.SeedSequence([seed, i])`` alone, so the
 bytes of every shard depend on (source, settings, seed, i) and not on the number of workers,
 the order in which shards finish, or how many shards the run asks for. Resume: shards are written
-atomically (``.partial`` + rename), then its manifest rows are recorded in ``.synth-chain/``; a
+atomically (a private ``.partial`` file + rename), then its manifest rows are recorded in ``.synth-chain/``; a
 rerun skips every finished shard and takes its rows from that record (or, if the run was killed
 between the two writes, from the shard itself: the rows are a function of the shard's bytes), so an interrupted and resumed run gives the same bytes as one that
 was never interrupted. Asking for more ``--shards`` later extends an output.
@@ -536,10 +536,9 @@ def _main(args: argparse.Namespace) -> int:
             _run_ray(out, todo, spec, args, results, bar)
     gen_s = time.perf_counter() - t_gen
     bar.close()
-    # stray partial files of shards this run has now written (none normally: each was replaced)
-    for p in out.glob("synth-*.tar" + PARTIAL_SUFFIX):
-        if (out / p.name[: -len(PARTIAL_SUFFIX)]).is_file():
-            p.unlink(missing_ok=True)
+    # temporary files a killed run left behind (every shard of this run is now complete)
+    for p in out.glob("synth-*" + PARTIAL_SUFFIX):
+        p.unlink(missing_ok=True)
 
     infos = [results[i][0] for i in range(args.shards)]
     rows = [r for i in range(args.shards) for r in results[i][1]]
