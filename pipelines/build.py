@@ -123,11 +123,13 @@ def stable_order(ids, seed: int, salt: str = "") -> list[str]:
     return sorted(ids, key=lambda i: hashlib.sha256(f"{seed}\x00{salt}\x00{i}".encode()).hexdigest())
 
 
-def split_counts(n: int, fractions, at_least_one: bool = False) -> tuple[int, int, int]:
+def split_counts(n: int, fractions, at_least_one: bool = True) -> tuple[int, int, int]:
+    """Items per split. With ``at_least_one`` and n >= 3, a split with a non-zero fraction gets an item."""
     n_val = int(round(fractions[1] * n))
     n_test = int(round(fractions[2] * n))
     if at_least_one and n >= 3:
-        n_val, n_test = max(1, n_val), max(1, n_test)
+        n_val = max(1, n_val) if fractions[1] > 0 else 0
+        n_test = max(1, n_test) if fractions[2] > 0 else 0
     n_val = min(n_val, n)
     n_test = min(n_test, n - n_val)
     return n - n_val - n_test, n_val, n_test
@@ -185,7 +187,7 @@ def enst_items(home: str, cfg) -> tuple[list[dict], list[dict]]:
     splits = {}
     for drummer, mids in sorted(by_drummer.items()):
         splits.update(assign(stable_order(mids, cfg.seed, drummer),
-                             split_counts(len(mids), cfg.split_fractions, at_least_one=True)))
+                             split_counts(len(mids), cfg.split_fractions)))
     items = []
     for mid in ds.mtrack_ids:
         mt = ds.multitrack(mid)

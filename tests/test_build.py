@@ -291,7 +291,10 @@ def test_option_parsing():
             B.parse_shard_size(bad)
     with pytest.raises(Exception):
         B.parse_fractions("0.8,0.1")
-    assert B.split_counts(3, (0.8, 0.1, 0.1), at_least_one=True) == (1, 1, 1)
+    assert B.split_counts(3, (0.8, 0.1, 0.1)) == (1, 1, 1)
+    assert B.split_counts(3, (0.8, 0.2, 0.0)) == (2, 1, 0)  # a zero fraction stays empty
+    assert B.split_counts(2, (0.8, 0.1, 0.1)) == (2, 0, 0)
+    assert B.split_counts(3, (0.8, 0.1, 0.1), at_least_one=False) == (3, 0, 0)
     assert B.split_counts(194, (0.8, 0.1, 0.1)) == (156, 19, 19)
 
 
