@@ -24,6 +24,28 @@ from dmcdata.shards import ShardInfo, write_atomic
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 
+#: Leading columns of every dataset manifest (multitrack and paired): where a sample comes from.
+SAMPLE_FIELDS = [
+    pa.field("key", pa.string(), nullable=False),
+    pa.field("dataset", pa.string(), nullable=False),
+    pa.field("split", pa.string(), nullable=False),
+    pa.field("song", pa.string(), nullable=False),
+    pa.field("segment", pa.int32(), nullable=False),
+    pa.field("start", pa.int64(), nullable=False),
+    pa.field("frames", pa.int64(), nullable=False),
+    pa.field("start_s", pa.float64(), nullable=False),
+    pa.field("duration_s", pa.float64(), nullable=False),
+    pa.field("sample_rate", pa.int32(), nullable=False),
+    pa.field("n_tracks", pa.int32(), nullable=False),
+]
+
+#: Where a sample is stored and how to check it: shard (relative URL), member sizes (JSON), sha256.
+INTEGRITY_FIELDS = [
+    pa.field("shard", pa.string(), nullable=False),
+    pa.field("member_sizes", pa.string(), nullable=False),
+    pa.field("sha256", pa.string(), nullable=False),
+]
+
 SHARD_TABLE_SCHEMA = pa.schema(
     [
         pa.field("shard", pa.string(), nullable=False),

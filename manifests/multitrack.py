@@ -40,6 +40,7 @@ import re
 import pyarrow as pa
 
 from dmcdata.shards import check_key
+from manifests import INTEGRITY_FIELDS, SAMPLE_FIELDS
 
 
 class ManifestError(ValueError):
@@ -47,24 +48,12 @@ class ManifestError(ValueError):
 
 
 SCHEMA = pa.schema([
-    pa.field("key", pa.string(), nullable=False),
-    pa.field("dataset", pa.string(), nullable=False),
-    pa.field("split", pa.string(), nullable=False),
-    pa.field("song", pa.string(), nullable=False),
-    pa.field("segment", pa.int32(), nullable=False),
-    pa.field("start", pa.int64(), nullable=False),
-    pa.field("frames", pa.int64(), nullable=False),
-    pa.field("start_s", pa.float64(), nullable=False),
-    pa.field("duration_s", pa.float64(), nullable=False),
-    pa.field("sample_rate", pa.int32(), nullable=False),
-    pa.field("n_tracks", pa.int32(), nullable=False),
+    *SAMPLE_FIELDS,
     pa.field("track_kind", pa.string(), nullable=False),
     pa.field("track_names", pa.list_(pa.string()), nullable=False),
     pa.field("instruments", pa.list_(pa.string()), nullable=False),
     pa.field("track_channels", pa.list_(pa.int32()), nullable=False),
-    pa.field("shard", pa.string(), nullable=False),
-    pa.field("member_sizes", pa.string(), nullable=False),
-    pa.field("sha256", pa.string(), nullable=False),
+    *INTEGRITY_FIELDS,
     pa.field("mix_loudness_lufs", pa.float64(), nullable=False),
     pa.field("mix_silent", pa.bool_(), nullable=False),
     pa.field("track_loudness_lufs", pa.list_(pa.float64()), nullable=False),

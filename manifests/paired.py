@@ -20,24 +20,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from manifests import INTEGRITY_FIELDS, SAMPLE_FIELDS
 from manifests.multitrack import ManifestError, check_common
 
 SCHEMA = pa.schema([
-    pa.field("key", pa.string(), nullable=False),
-    pa.field("dataset", pa.string(), nullable=False),
-    pa.field("split", pa.string(), nullable=False),
-    pa.field("song", pa.string(), nullable=False),
-    pa.field("segment", pa.int32(), nullable=False),
-    pa.field("start", pa.int64(), nullable=False),
-    pa.field("frames", pa.int64(), nullable=False),
-    pa.field("start_s", pa.float64(), nullable=False),
-    pa.field("duration_s", pa.float64(), nullable=False),
-    pa.field("sample_rate", pa.int32(), nullable=False),
-    pa.field("n_tracks", pa.int32(), nullable=False),
+    *SAMPLE_FIELDS,
     pa.field("instruments", pa.list_(pa.string()), nullable=False),
-    pa.field("shard", pa.string(), nullable=False),
-    pa.field("member_sizes", pa.string(), nullable=False),
-    pa.field("sha256", pa.string(), nullable=False),
+    *INTEGRITY_FIELDS,
     pa.field("unit", pa.string(), nullable=False),
     pa.field("limit", pa.int8(), nullable=False),
     pa.field("peak_reduction", pa.float64(), nullable=False),

@@ -20,7 +20,7 @@ import yaml
 from dmcdata.cli import build_parser, run
 from pipelines import build as B
 from pipelines.verify import verify
-from tests.trees import (MEDLEYDB_METADATA, enst_tree, medleydb_tree, medleydb_tree_from_metadata, ray_local,  # noqa: F401
+from tests.trees import (MEDLEYDB_METADATA, enst_tree, medleydb_tree, medleydb_tree_from_metadata,
                          signaltrain_tree)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from dmcdata.cli import run
-from tests.trees import enst_tree, medleydb_tree, ray_local, signaltrain_tree, truncate_file, write_wav  # noqa: F401
+from tests.trees import enst_tree, medleydb_tree, signaltrain_tree, truncate_file, write_wav
 
 
 @pytest.fixture(scope="module")

@@ -168,26 +168,3 @@ def signaltrain_tree(home, pairs=None, seconds: float = 0.5, sr: int = 44100, su
             write_wav(Path(home) / split / f"target_{pid}_LA2A_3c__{limit}__{pr}.wav", n, 1, sr, subtype, level=0.1)
             ids.append(str(pid))
     return ids
-
-
-# ----------------------------------------------------------------------------- Ray
-
-try:
-    import pytest
-
-    @pytest.fixture(scope="session")
-    def ray_local():
-        """One real local Ray instance (2 CPUs) for the whole test session; reused if already up."""
-        import logging
-
-        import ray
-
-        started = False
-        if not ray.is_initialized():
-            ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
-            started = True
-        yield ray
-        if started:
-            ray.shutdown()
-except ImportError:  # pragma: no cover - trees.py is usable without pytest
-    pass

@@ -83,7 +83,6 @@ def render_raws(rng, plan: SongPlan, part: Part, kit_audio: dict, R: NoteRendere
 
     ``kit_audio`` maps kit pieces (kick, snare, hats, toms, cymbals) to their dry renders.
     """
-    sr = SAMPLE_RATE
     v = part.voice
     if part.role == "kick":
         inside = kit_audio["kick"]

@@ -49,6 +49,26 @@ def resolve_data_home(name: str, data_home: str | os.PathLike | None = None) -> 
     return os.path.join(os.getenv("HOME", "/tmp"), "mir_datasets", name)
 
 
+class AudioFileTrack:
+    """Mixin for a mirdata ``Track`` backed by one audio file at ``self.audio_path``."""
+
+    audio_path: str
+
+    @property
+    def audio(self):
+        """(np.ndarray, float): float32 audio ``(channels, frames)`` in [-1, 1] and sample rate in Hz."""
+        import soundfile as sf
+
+        y, sr = sf.read(self.audio_path, dtype="float32", always_2d=True)
+        return y.T, float(sr)
+
+    def read_exact(self, start: int = 0, frames: int = -1):
+        """Samples ``(frames, channels)`` exactly as stored (see :mod:`dmcdata.audio`)."""
+        from dmcdata import audio as dmc_audio
+
+        return dmc_audio.read_segment(self.audio_path, start, frames)
+
+
 def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from mirdata import core
 
-from dmcdata import audio as dmc_audio
-from dmcdata.loaders import Problem, ScannedIndex, file_entry, resolve_data_home
+from dmcdata.loaders import AudioFileTrack, Problem, ScannedIndex, file_entry, resolve_data_home
 
 NAME = "enst_drums"
 MIC_ORDER = ("kick", "snare", "hi-hat", "overhead_L", "overhead_R", "tom_1", "tom_2", "tom_3")
@@ -81,7 +79,7 @@ def scan(home: Path, checksums: bool = False):
     return {"version": "scan", "tracks": tracks, "multitracks": mtracks}, metadata, problems
 
 
-class Track(core.Track):
+class Track(AudioFileTrack, core.Track):
     """One microphone of one ENST-drums take.
 
     Attributes:
@@ -95,17 +93,6 @@ class Track(core.Track):
         self.audio_path = self.get_path("audio")
         m = self._track_metadata
         self.drummer, self.take, self.mic, self.instrument = m["drummer"], m["take"], m["mic"], m["instrument"]
-
-    @property
-    def audio(self) -> tuple[np.ndarray, float]:
-        """(np.ndarray, float): float32 audio ``(channels, frames)`` and sample rate in Hz."""
-        import soundfile as sf
-
-        y, sr = sf.read(self.audio_path, dtype="float32", always_2d=True)
-        return y.T, float(sr)
-
-    def read_exact(self, start: int = 0, frames: int = -1) -> np.ndarray:
-        return dmc_audio.read_segment(self.audio_path, start, frames)
 
 
 class MultiTrack(core.MultiTrack):

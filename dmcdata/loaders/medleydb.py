@@ -20,12 +20,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import yaml
 from mirdata import core
 
-from dmcdata import audio as dmc_audio
-from dmcdata.loaders import LoaderError, Problem, ScannedIndex, file_entry, resolve_data_home
+from dmcdata.loaders import AudioFileTrack, LoaderError, Problem, ScannedIndex, file_entry, resolve_data_home
 
 NAME = "medleydb"
 ROOTS = ("Audio", "V1", "V2")
@@ -158,7 +156,7 @@ def scan(home: Path, checksums: bool = False):
     return index, metadata, problems
 
 
-class Track(core.Track):
+class Track(AudioFileTrack, core.Track):
     """MedleyDB stem or raw track.
 
     Attributes:
@@ -180,18 +178,6 @@ class Track(core.Track):
         self.instruments = list(m["instruments"])
         self.instrument = self.instruments[0]
         self.component = m["component"]
-
-    @property
-    def audio(self) -> tuple[np.ndarray, float]:
-        """(np.ndarray, float): float32 audio ``(channels, frames)`` in [-1, 1] and sample rate in Hz."""
-        import soundfile as sf
-
-        y, sr = sf.read(self.audio_path, dtype="float32", always_2d=True)
-        return y.T, float(sr)
-
-    def read_exact(self, start: int = 0, frames: int = -1) -> np.ndarray:
-        """Samples ``(frames, channels)`` exactly as stored (see :mod:`dmcdata.audio`)."""
-        return dmc_audio.read_segment(self.audio_path, start, frames)
 
 
 class MultiTrack(core.MultiTrack):
