@@ -113,6 +113,9 @@ class EffectConfig:
             raise EffectError(f"sample_rate must be a positive integer (Hz), got {self.sample_rate!r}")
         set_("sample_rate", int(self.sample_rate))
         set_("patch_seconds", parse_patch_seconds(self.patch_seconds))
+        if int(round(self.patch_seconds * self.sample_rate)) < 1:
+            raise EffectError(f"patch_seconds {self.patch_seconds!r} is shorter than one sample at "
+                              f"{self.sample_rate} Hz")
         if self.order not in ORDER_MODES:
             raise EffectError(f"order must be one of {ORDER_MODES}, got {self.order!r}")
         set_("processors", parse_processors(self.processors))

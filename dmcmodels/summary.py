@@ -31,6 +31,12 @@ def tcn_rows(sample_rate: float = 44100.0, cond_dim: int = 25) -> list[dict]:
 
 
 def main(args: argparse.Namespace) -> int:
+    import sys
+
+    for name, value in (("--cond-dim", args.cond_dim), ("--sample-rate", args.sample_rate)):
+        if not value > 0:
+            print(f"dmcmodels summary: error: {name} must be positive, got {value}", file=sys.stderr)
+            return 2
     rows = tcn_rows(args.sample_rate, args.cond_dim)
     print(f"TCN: blocks of 10 per stack, kernel 15, 32 channels, FiLM, cond_dim {args.cond_dim}")
     print(f"{'model':<8} {'params':>9} {'thesis':>8} {'diff':>7}  {'receptive field':>15} {'ms @ %g Hz' % args.sample_rate:>14}")

@@ -12,6 +12,10 @@ Block i (input x_i with C_in channels, output x_{i+1} with ``channels`` channels
     h       = PReLU(h)                                     one slope per channel
     x_{i+1} = h + g_i · crop(x_i),   g_i = clamp(g_i', 0, 1), g_i' initialised to 1.0
 
+The gain is kept in [0, 1] by projection: in training mode every forward pass first clamps the
+stored parameter in place. (Clamping only the value would kill its gradient for good the first
+time an optimizer step took g_i' past 1 — it starts on that edge — or below 0.)
+
 crop() takes the centre of x_i to h's length. Skip connections: every block's output, centre
 cropped to the final length, is summed; a 1×1 Conv1d maps the sum to one output channel.
 Receptive field r = 1 + Σ_i (k − 1)·d_i = 1 + (k − 1)·(2^n_blocks − 1)·stacks
@@ -48,6 +52,9 @@ class TCNBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         h = self.act(self.film(self.conv(x), embedding))
+        if self.training:  # projection: the stored gain stays in [0, 1], so its gradient never dies
+            with torch.no_grad():
+                self.res_gain.clamp_(0.0, 1.0)
         g = self.res_gain.clamp(0.0, 1.0)
         return h + g * center_crop(x, h.shape[-1])
 

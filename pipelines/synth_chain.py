@@ -62,7 +62,7 @@ class SynthChainError(Exception):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", nargs="+", required=True, metavar="SRC",
                         help="dry audio built by 'dmcdata build': its output folder (uses manifest.parquet), "
-                             "a manifest.parquet path, or shard paths/URLs with brace ranges "
+                             "a manifest.parquet path, several build folders, or shard paths/URLs with brace ranges "
                              "(e.g. 'out/signaltrain-train-{000000..000009}.tar', file:// allowed). "
                              "Every track member (tNN.flac|wav, stereo downmixed) and every SignalTrain "
                              "'input' member is dry audio; mixes and targets are never used")
@@ -211,11 +211,26 @@ def resolve_source(specs: list[str], query: str | None = None) -> tuple[list[Pat
                 raise SynthChainError(f"--source-query {query!r} on {manifest}: {e}") from e
             if df.empty:
                 raise SynthChainError(f"--source-query {query!r} selects no sample of {manifest}")
+        if not query and "split" in df.columns and df["split"].nunique() > 1:
+            counts = df["split"].value_counts()
+            print(f"note: the source holds several splits ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))} "
+                  f"samples) and all are used; --source-query \"split == 'train'\" keeps the training split only",
+                  file=sys.stderr)
         shards = [manifest.parent / s for s in sorted(set(df["shard"]))]
         return shards, (set(df["key"]) if query else None)
     if query:
         raise SynthChainError("--source-query needs a manifest source (a build folder or manifest.parquet)")
-    paths = [Path(s) for spec in specs for s in _expand(spec)]
+    paths = []
+    for spec in specs:
+        for s in _expand(spec):
+            p = Path(s)
+            if p.is_dir():  # one of several build folders: all its shards
+                tars = sorted(p.glob("*.tar"))
+                if not tars:
+                    raise SynthChainError(f"--source {p}: folder holds no *.tar shards")
+                paths.extend(tars)
+            else:
+                paths.append(p)
     return paths, None
 
 
@@ -223,6 +238,7 @@ def build_index(shards: list[Path], keys: set[str] | None, query: str | None = N
     """List the dry-audio members of the source shards (tar headers only; no audio decoded)."""
     members: list[DryMember] = []
     abs_shards = []
+    saw_synth = False  # a synth-chain output given as the source
     for path in shards:
         if not path.is_file():
             raise SynthChainError(f"source shard {path}: file not found")
@@ -241,12 +257,17 @@ def build_index(shards: list[Path], keys: set[str] | None, query: str | None = N
         for key in sorted(found):
             if keys is not None and key not in keys:
                 continue
+            saw_synth = saw_synth or "input.npy" in found[key]
             for ext in dry_member_names(list(found[key])):
                 ti = found[key][ext]
                 members.append(DryMember(i, key, ext, ti.offset_data, ti.size))
     if not members:
+        hint = ""
+        if saw_synth:
+            hint = ("; they hold synth-chain examples (input.npy): give the dry-audio output of "
+                    "'dmcdata build' instead")
         raise SynthChainError(f"no dry audio (tNN.flac|wav track or input.flac|wav members) in the "
-                              f"{len(shards)} source shard(s)" + (f" selected by {query!r}" if query else ""))
+                              f"{len(shards)} source shard(s)" + (f" selected by {query!r}" if query else "") + hint)
     return SourceIndex(tuple(abs_shards), tuple(members), query)
 
 
@@ -260,6 +281,7 @@ class _PatchSource:
         self._files: dict[int, object] = {}
         self._decoded: dict[int, np.ndarray] = {}
         self._useless: set[int] = set()
+        self._longest = 0  # frames of the longest member decoded (for the error message)
 
     def _audio(self, i: int) -> np.ndarray:
         if i not in self._decoded:
@@ -278,6 +300,7 @@ class _PatchSource:
                 self._decoded[i] = decode_mono(data, where, self.config.sample_rate)
             except EffectError as e:
                 raise SynthChainError(str(e)) from e
+            self._longest = max(self._longest, self._decoded[i].shape[0])
         return self._decoded[i]
 
     def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, DryMember, int]:
@@ -295,7 +318,9 @@ class _PatchSource:
             return np.ascontiguousarray(audio[s:s + n]), self.index.members[i], s
         raise SynthChainError(
             f"found no non-silent patch of {n} samples (RMS >= {self.config.silence_db} dBFS) in "
-            f"{MAX_DRAWS_PER_PATCH} draws from the source: its audio is silent or shorter than the patch")
+            f"{MAX_DRAWS_PER_PATCH} draws from the source: its audio is silent or shorter than the patch "
+            f"(the longest dry member drawn has {self._longest} samples = {self._longest / self.config.sample_rate:.2f} s; "
+            f"--patch-seconds is {self.config.patch_seconds} s)")
 
     def close(self):
         for f in self._files.values():
@@ -453,11 +478,30 @@ def _check_or_write_config(out: Path, cfg: dict) -> None:
         except (OSError, ValueError) as e:
             raise SynthChainError(f"{path}: unreadable ({e}); delete the output folder or use another --out") from e
         if old != cfg:
-            diff = sorted(k for k in set(old) | set(cfg) if old.get(k) != cfg.get(k))
-            raise SynthChainError(f"{out} was written with other settings ({', '.join(diff)} differ); "
+            if not any(re.fullmatch(r"synth-\d{6}\.tar", p.name) for p in out.iterdir()):
+                # an earlier run stopped before finishing any shard: nothing to protect
+                print(f"note: {out} holds no finished shard; replacing the settings of the earlier run "
+                      f"({'; '.join(_config_diff(old, cfg))})", file=sys.stderr)
+                write_atomic(path, _json_bytes(cfg))
+                return
+            raise SynthChainError(f"{out} was written with other settings ({'; '.join(_config_diff(old, cfg))}); "
                                   f"use another --out or the same options to resume it")
         return
     write_atomic(path, _json_bytes(cfg))
+
+
+def _config_diff(old, new, prefix: str = "") -> list[str]:
+    """The settings that differ, by dotted name: 'effect.order: static -> variable'."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new)):
+            if old.get(k) != new.get(k):
+                out += _config_diff(old.get(k), new.get(k), f"{prefix}{k}.")
+        return out
+    name = prefix[:-1]
+    if name == "source.digest":
+        return ["source.digest (the source shards' contents or selection)"]
+    return [f"{name}: {json.dumps(old)} before, {json.dumps(new)} now"]
 
 
 def _dataset_card(cfg: dict, n_shards: int, n_samples: int, total_bytes: int) -> str:
@@ -499,6 +543,10 @@ def _main(args: argparse.Namespace) -> int:
         raise SynthChainError(f"--samples-per-shard must be >= 1, got {args.samples_per_shard}")
     if args.shards > 1_000_000:
         raise SynthChainError("--shards must be below 1,000,000 (shard numbers have 6 digits)")
+    if args.workers < 1:
+        raise SynthChainError(f"--workers must be >= 1, got {args.workers}")
+    if args.seed < 0:
+        raise SynthChainError(f"--seed must be a non-negative integer, got {args.seed}")
     config = effect_config_from_args(args)
     parameter_space(config)  # loads the IR bank: a bad --ir-folder fails here, before any output
     shard_paths, keys = resolve_source(args.source, args.source_query)

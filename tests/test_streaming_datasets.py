@@ -17,7 +17,7 @@ from scipy import stats
 from dist_worker import SR, multitrack_sample, write_multitrack_shards, write_paired_shard
 from dmcdata.shards import ShardWriter
 from dmcdata.streaming import (
-    EffectDataset, MultitrackDataset, PairedDataset, SelectionError, StreamingLoader, collate_song, pad_tracks,
+    DatasetKindError, EffectDataset, MultitrackDataset, UrlError, PairedDataset, SelectionError, StreamingLoader, collate_song, pad_tracks,
     sample_lambda,
 )
 from dmcdata.streaming.shardlist import Slot, SplitWarning
@@ -313,3 +313,39 @@ def test_on_the_fly_target_equals_dmcdata_render(mt, tmp_path):
     rendered, sr = sf.read(tmp_path / "out.wav", dtype="float32", always_2d=True)
     assert sr == SR and rendered.shape == (n, 2)
     np.testing.assert_allclose(s["target"], rendered.T, rtol=0, atol=1e-6)
+
+
+# -- the wrong dataset for the shards, a spec that names no existing shard -------------------------
+
+def test_wrong_dataset_for_the_shards_is_an_error_not_an_empty_epoch(mt, paired, tmp_path):
+    """Every sample would be skipped: raise at once, naming the shard and the right dataset."""
+    mt_out, paired_out = mt[0], paired[0]
+    with ShardWriter(tmp_path / "synth-000000.tar") as w:
+        x = np.zeros(400, np.float32)
+        w.write("synth-000000-000000", {"input.npy": _npy(x), "target.npy": _npy(np.stack([x, x])),
+                                        "params.npy": _npy(np.zeros(25, np.float32)), "json": b"{}"})
+    synth = str(tmp_path / "synth-000000.tar")
+    cases = [
+        (lambda: MultitrackDataset(synth), "mode='shards'"),
+        (lambda: MultitrackDataset(str(paired_out)), "PairedDataset"),
+        (lambda: PairedDataset(str(mt_out)), "MultitrackDataset"),
+        (lambda: EffectDataset(str(mt_out), mode="shards"), "mode='generate'"),
+        (lambda: EffectDataset(synth, mode="generate"), "mode='shards'"),
+    ]
+    for make, advice in cases:
+        with pytest.raises(DatasetKindError, match=advice):  # also without strict=True
+            list(make().iter_slot(Slot()))
+    # the right pairings still read
+    assert len(list(EffectDataset(synth, mode="shards").iter_slot(Slot()))) == 1
+    from dmcdata.effects import EffectConfig
+
+    cfg = EffectConfig(sample_rate=SR, patch_seconds=1000 / SR)
+    assert list(EffectDataset(str(paired_out), mode="generate", config=cfg, patches_per_track=1).iter_slot(Slot()))
+
+
+def test_spec_naming_no_existing_local_shard_is_an_error(tmp_path):
+    for spec in (str(tmp_path / "typo"), str(tmp_path / "x-{000..003}.tar"), f"file://{tmp_path}/x-000000.tar"):
+        with pytest.raises(UrlError, match="exists"):
+            MultitrackDataset(spec)
+    with pytest.raises(SelectionError, match="not found"):
+        MultitrackDataset(str(tmp_path / "x-000000.tar"), selection="n_tracks > 1")

@@ -42,8 +42,11 @@ def test_brace_ranges_keep_padding_and_order():
     assert expand_urls("s{3..1}") == ["s3", "s2", "s1"]
     assert expand_urls("{a,b}-{0..1}.tar") == ["a-0.tar", "a-1.tar", "b-0.tar", "b-1.tar"]
     assert expand_urls(["x.tar", "y{1..2}.tar"]) == ["x.tar", "y1.tar", "y2.tar"]
-    assert expand_urls("pipe:cat {a,b}.tar") == ["pipe:cat {a,b}.tar"]  # the shell's braces
-    for bad in ("s{1..}.tar", "s{a{b,c}}.tar", "s{1..2.tar", "s}1{"):
+    # pipe: one command per shard for ranges and plain lists; shell syntax in braces is kept
+    assert expand_urls("pipe:cat {a,b}.tar") == ["pipe:cat a.tar", "pipe:cat b.tar"]
+    assert expand_urls("pipe:cat x-{08..10}.tar | awk '{print $1}'") == [
+        f"pipe:cat x-{i}.tar | awk '{{print $1}}'" for i in ("08", "09", "10")]
+    for bad in ("s{1..}.tar", "s{a{b,c}}.tar", "s{1..2.tar", "s}1{", "s3://bucket/x-{0..1}.tar"):
         with pytest.raises(UrlError):
             expand_urls(bad)
 
@@ -55,8 +58,9 @@ def test_directory_and_file_urls(shards):
     ds_file = MultitrackDataset(f"file://{out}/medleydb-train-{{000000..000002}}.tar", shuffle_shards=False)
     ds_pipe = MultitrackDataset([f"pipe:cat {out}/{n}" for n in names], shuffle_shards=False)
     ds_dir = MultitrackDataset(str(out), shuffle_shards=False)
+    ds_pipe_range = MultitrackDataset(f"pipe:cat {out}/medleydb-train-{{000000..000002}}.tar", shuffle_shards=False)
     keys = lambda ds: [s["key"] for s in ds.iter_slot(Slot())]  # noqa: E731
-    assert keys(ds_file) == keys(ds_pipe) == keys(ds_dir)
+    assert keys(ds_file) == keys(ds_pipe) == keys(ds_dir) == keys(ds_pipe_range)
     assert len(keys(ds_dir)) == 9
 
 

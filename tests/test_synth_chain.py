@@ -275,3 +275,36 @@ def test_user_ir_folder_and_augment_selection(source, tmp_path):
         assert doc["params"]["reverb.ir"] in (0, 1, 2)
         assert set(doc["augmentations"]) <= {"noise"}
         np.testing.assert_array_equal(strip.process(npy(mem["input.npy"]), doc["params"]), npy(mem["target.npy"]))
+
+
+def test_failed_first_run_does_not_lock_the_folder_and_refusals_name_the_field(source, tmp_path, capsys):
+    out = tmp_path / "o"
+    base = ["synth-chain", "--source", str(source), "--out", str(out), "--workers", "1", "--shards", "1",
+            "--samples-per-shard", "1", "--no-progress"]
+    # a patch longer than every source track: no shard can be made
+    assert dmcdata([*base, "--patch-seconds", "2.0"]) == 2
+    err = capsys.readouterr().err
+    assert "no non-silent patch" in err and "1.50 s" in err  # the source tracks are 1.5 s long
+    assert not list(out.glob("*.tar"))
+    # the same folder then takes other settings (no shard of the failed run to protect) ...
+    assert dmcdata([*base, "--patch-seconds", "0.1"]) == 0
+    assert "replacing the settings" in capsys.readouterr().err
+    # ... and, once it holds a shard, refuses others, naming the setting that differs
+    assert dmcdata([*base, "--patch-seconds", "0.1", "--order", "variable"]) == 2
+    assert 'effect.order: "static" before, "variable" now' in capsys.readouterr().err
+    # several build folders together
+    other = write_source(tmp_path / "src2", with_manifest=False)
+    assert dmcdata(["synth-chain", "--source", str(source), str(other), "--out", str(tmp_path / "two"), "--workers",
+                    "1", "--shards", "1", "--samples-per-shard", "1", "--patch-seconds", "0.1", "--no-progress"]) == 0
+    assert "26 dry members in 6 source shard(s)" in capsys.readouterr().err
+    # a synth-chain output is not dry audio
+    assert dmcdata(["synth-chain", "--source", str(out), "--out", str(tmp_path / "o2"), "--workers", "1",
+                    "--shards", "1", "--no-progress"]) == 2
+    assert "synth-chain examples" in capsys.readouterr().err
+    # bad numbers fail before anything is written
+    for bad, says in ((["--workers", "0"], "--workers"), (["--seed", "-1"], "--seed"),
+                      (["--patch-seconds", "0.00001"], "shorter than one sample")):
+        o3 = tmp_path / "o3"
+        assert dmcdata(["synth-chain", "--source", str(source), "--out", str(o3), "--shards", "1", *bad]) == 2
+        assert says in capsys.readouterr().err
+        assert not o3.exists()

@@ -90,6 +90,26 @@ def test_residual_gain_initialised_to_one_and_clamped():
         np.testing.assert_allclose(block(x, emb), h, atol=1e-6)
 
 
+def test_residual_gain_recovers_after_a_step_past_one():
+    """The gain starts on the clamp's edge (1.0): a step that pushes it up must not freeze it."""
+    torch.manual_seed(5)
+    m = _small().train()
+    block = m.blocks[1]
+    opt = torch.optim.SGD([block.res_gain], lr=0.5)
+    x, c = torch.randn(2, 1, 64), torch.randn(2, 5)
+    # step 1: a loss that wants a larger gain takes the raw parameter past 1
+    (-m(x, c).pow(2).mean() * 1e3).backward()
+    opt.step()
+    opt.zero_grad()
+    # step 2: the next forward keeps the gain in [0, 1] and the opposite loss gets a gradient
+    loss = m(x, c).pow(2).mean() * 1e3
+    assert 0.0 <= block.res_gain.item() <= 1.0
+    loss.backward()
+    assert block.res_gain.grad is not None and block.res_gain.grad.abs().item() > 0
+    opt.step()
+    assert block.res_gain.item() < 1.0
+
+
 def test_film_equation():
     """y = γ·BN(x) + β with BN without affine, (γ, β) from the block's linear adaptor."""
     torch.manual_seed(4)
@@ -123,3 +143,11 @@ def test_parameter_counts_near_thesis(stacks, thesis):
     gen = (25 * 128 + 128) + 1 + (128 * 256 + 256) + 1 + (256 * 128 + 128)
     expected = gen + first + (10 * stacks - 1) * (conv_full + adaptor + extra) + (32 + 1)
     assert n == expected
+
+
+def test_summary_cli_rejects_bad_numbers(capsys):
+    from dmcmodels.cli import main
+
+    for bad in (["--cond-dim", "0"], ["--sample-rate", "-1"]):
+        assert main(["summary", *bad]) == 2
+        assert bad[0] in capsys.readouterr().err

@@ -9,7 +9,7 @@ Splitting over ranks and workers, shuffling and resume are described in
 :mod:`dmcdata.streaming.shardlist` and :mod:`dmcdata.streaming.base`.
 """
 
-from dmcdata.streaming.base import ShardStream
+from dmcdata.streaming.base import DatasetKindError, ShardStream
 from dmcdata.streaming.effect import EffectDataset
 from dmcdata.streaming.loader import LoaderStateError, StreamingLoader, gather_state
 from dmcdata.streaming.multitrack import MultitrackDataset, collate_song, pad_tracks
@@ -19,7 +19,7 @@ from dmcdata.streaming.selection import SelectionError, select_samples
 from dmcdata.streaming.urls import ShardOpenError, UrlError, expand_urls, open_url
 
 __all__ = [
-    "ShardStream", "EffectDataset", "PairedDataset", "MultitrackDataset", "StreamingLoader", "gather_state",
+    "ShardStream", "DatasetKindError", "EffectDataset", "PairedDataset", "MultitrackDataset", "StreamingLoader", "gather_state",
     "LoaderStateError", "collate_song", "pad_tracks", "mix_pair", "sample_lambda", "SampleDecodeError",
     "ShardReadError", "ShardSkipWarning", "SkipLog", "SelectionError", "select_samples", "ShardOpenError",
     "UrlError", "expand_urls", "open_url",

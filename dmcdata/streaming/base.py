@@ -21,6 +21,7 @@ ranks or workers, and resuming skips the first ``n`` items without running their
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
@@ -31,6 +32,43 @@ from dmcdata.streaming.selection import select_samples
 from dmcdata.streaming.shardlist import (
     Assignment, ShuffleBuffer, Slot, assign_shards, current_slot, epoch_shard_order, seeded_rng,
 )
+
+
+class DatasetKindError(ValueError):
+    """Shards of another kind than the dataset reads (e.g. synth-chain shards given to
+    MultitrackDataset). Raised even in non-strict mode: every sample would be skipped."""
+
+
+_TRACK = re.compile(r"^t\d+\.(flac|wav)$")
+KIND_ADVICE = {
+    "synth": "synth-chain effect examples: use EffectDataset(urls, mode='shards')",
+    "multitrack": "multitrack samples (tNN tracks): use MultitrackDataset, or EffectDataset(urls, mode='generate') "
+                  "for effect examples made from their tracks",
+    "paired": "paired input/target samples (SignalTrain): use PairedDataset, or EffectDataset(urls, "
+              "mode='generate') for effect examples made from their inputs",
+}
+
+
+def sample_kind(members) -> str | None:
+    """What kind of shard sample the member names show: "synth" (synth-chain ``input.npy``),
+    "multitrack" (``tNN.flac|wav`` tracks), "paired" (``input`` + ``target`` audio) or None."""
+    names = set(members)
+    if "input.npy" in names or "target.npy" in names:
+        return "synth"
+    if any(_TRACK.match(m) for m in names):
+        return "multitrack"
+    if names & {"input.flac", "input.wav"} and names & {"target.flac", "target.wav"}:
+        return "paired"
+    return None
+
+
+def check_kind(dataset: str, key: str, members, url: str, accepted: tuple[str, ...]) -> None:
+    """Raise :class:`DatasetKindError` when the sample is recognisably of a kind not ``accepted``."""
+    kind = sample_kind(members)
+    if kind is not None and kind not in accepted:
+        raise DatasetKindError(f"{dataset}: shard {url} holds {KIND_ADVICE[kind]} "
+                               f"(sample {key!r} has members {sorted(members)})")
+
 
 POS_SLOT = "__slot__"
 POS_INDEX = "__n__"
@@ -67,6 +105,7 @@ class ShardStream(IterableDataset):
                  rank: int | None = None, world_size: int | None = None):
         super().__init__()
         self.urls, self.keys = select_samples(urls, selection, manifest=manifest, timeout=timeout)
+        _check_some_local_shard_exists(self.urls)
         self.seed = int(seed)
         self.shuffle_shards = shuffle_shards
         self.shuffle_buffer = int(shuffle_buffer)
@@ -185,6 +224,16 @@ class ShardStream(IterableDataset):
                 out[POS_SLOT] = slot.index
                 out[POS_INDEX] = n
             yield out
+
+
+def _check_some_local_shard_exists(urls: list[str]) -> None:
+    """A missing shard is skipped and counted when the epoch reads it; but when every URL is a
+    local path and none exists, the spec itself is wrong (a typo): say so now."""
+    from dmcdata.streaming.urls import UrlError, local_path
+
+    paths = [local_path(u) for u in urls]
+    if paths and all(p is not None for p in paths) and not any(p.exists() for p in paths):
+        raise UrlError(f"none of the {len(paths)} shard path(s) exists, e.g. {urls[0]}")
 
 
 def patch_starts(frames: int, patch: int, rng: np.random.Generator, patches: int | str) -> list[int]:

@@ -30,7 +30,7 @@ import json
 
 import numpy as np
 
-from dmcdata.streaming.base import Item, ShardStream
+from dmcdata.streaming.base import Item, ShardStream, check_kind
 from dmcdata.streaming.reader import SampleDecodeError
 from dmcdata.streaming.shardlist import key_seed
 
@@ -56,7 +56,6 @@ class EffectDataset(ShardStream):
 
     def __init__(self, urls, *, mode: str = "shards", config=None, patches_per_track: int | None = None,
                  **kwargs):
-        super().__init__(urls, **kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
@@ -71,11 +70,14 @@ class EffectDataset(ShardStream):
         if patches_per_track is not None and patches_per_track < 1:
             raise ValueError(f"patches_per_track must be None or >= 1, got {patches_per_track!r}")
         self.patches_per_track = patches_per_track
+        super().__init__(urls, **kwargs)  # after the argument checks: they are cheaper
 
     def expand(self, key, members, url):
         if self.mode == "shards":
+            check_kind("EffectDataset(mode='shards')", key, members, url, ("synth",))
             yield Item(key, "", lambda: self._from_shard(key, members))
         else:
+            check_kind("EffectDataset(mode='generate')", key, members, url, ("multitrack", "paired"))
             yield from self._generate_items(key, members)
 
     # -- shards mode ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from dmcdata.streaming.base import Item, ShardStream, patch_starts
+from dmcdata.streaming.base import Item, ShardStream, check_kind, patch_starts
 from dmcdata.streaming.reader import SampleDecodeError
 
 
@@ -63,11 +63,11 @@ class MultitrackDataset(ShardStream):
 
     def __init__(self, urls, *, patch_seconds: float = 5.0, patches: int | str = 1, permute: bool = False,
                  mono: bool = True, mix: str | None = None, **kwargs):
-        super().__init__(urls, **kwargs)
         if not patch_seconds > 0:
             raise ValueError(f"patch_seconds must be > 0, got {patch_seconds!r}")
         if patches != "all" and int(patches) < 1:
             raise ValueError(f"patches must be 'all' or an int >= 1, got {patches!r}")
+        super().__init__(urls, **kwargs)  # after the argument checks: they are cheaper
         self.patch_seconds = float(patch_seconds)
         self.patches = patches
         self.permute = permute
@@ -75,6 +75,7 @@ class MultitrackDataset(ShardStream):
         self.mix = mix
 
     def expand(self, key, members, url):
+        check_kind("MultitrackDataset", key, members, url, ("multitrack",))
         if "json" not in members:
             raise SampleDecodeError(f"{key}: no {key}.json member (members: {sorted(members)})")
         try:

@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 import soundfile as sf
 
-from dmcdata.streaming.base import Item, ShardStream, db_to_rms, patch_starts
+from dmcdata.streaming.base import Item, ShardStream, check_kind, db_to_rms, patch_starts
 from dmcdata.streaming.reader import SampleDecodeError
 
 
@@ -78,7 +78,6 @@ class PairedDataset(ShardStream):
     def __init__(self, urls, *, patch_seconds: float = 1.48, patches: int | str = "all",
                  silence_db: float | None = None, mixup_alpha: float | None = None, mixup_prob: float = 1.0,
                  **kwargs):
-        super().__init__(urls, **kwargs)
         if not patch_seconds > 0:
             raise ValueError(f"patch_seconds must be > 0, got {patch_seconds!r}")
         if mixup_alpha is not None:
@@ -88,6 +87,7 @@ class PairedDataset(ShardStream):
                 warnings.warn(f"mixup_alpha={mixup_alpha} > 0.4, above the range the thesis used", stacklevel=2)
         if not 0.0 <= mixup_prob <= 1.0:
             raise ValueError(f"mixup_prob must be in [0, 1], got {mixup_prob!r}")
+        super().__init__(urls, **kwargs)  # after the argument checks: they are cheaper
         self.patch_seconds = float(patch_seconds)
         self.patches = patches
         self.silence_db = silence_db
@@ -95,6 +95,7 @@ class PairedDataset(ShardStream):
         self.mixup_prob = float(mixup_prob)
 
     def expand(self, key, members, url):
+        check_kind("PairedDataset", key, members, url, ("paired",))
         if "json" not in members:
             raise SampleDecodeError(f"{key}: no {key}.json member")
         try:

@@ -34,6 +34,9 @@ MANIFEST_NAME = "manifest.parquet"
 def read_manifest(url: str, timeout: float = 60.0) -> pd.DataFrame:
     """Read a manifest Parquet file from a local path, ``file://`` or ``http(s)://`` URL."""
     p = local_path(url)
+    if p is not None and not p.is_file():
+        raise SelectionError(f"manifest {url} not found (a query-string selection reads the manifest.parquet "
+                             f"of the build folder or beside the shards; pass manifest=URL, or a DataFrame)")
     try:
         if p is not None:
             return pd.read_parquet(p)

@@ -10,7 +10,10 @@ URL forms accepted everywhere a loader takes shards:
 - ``file:///data/out/x.tar``  the same as the local path
 - ``http://host/x.tar``, ``https://...``  streamed with ``urllib`` (no seeking, no temp file)
 - ``pipe:COMMAND``  the command's stdout (``pipe:aws s3 cp s3://b/x.tar -``); a non-zero exit
-  status is an error for that shard
+  status is an error for that shard. Brace ranges and simple lists in the command are expanded
+  here too, one command per shard (``pipe:cat /d/x-{000..009}.tar`` = 10 URLs, as in
+  WebDataset); a brace group holding spaces or shell syntax (``awk '{print $1}'``) is left to
+  the shell
 - a directory: every ``*.tar`` in it, sorted by name
 - a list of any of the above (each expanded, order kept)
 """
@@ -80,6 +83,32 @@ def expand_braces(spec: str) -> list[str]:
     return ["".join(p) for p in itertools.product(*parts)]
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_SIMPLE_LIST = re.compile(r"^[\w.\-/:+@%=]*(,[\w.\-/:+@%=]*)+$")
+
+
+def expand_pipe_braces(spec: str) -> list[str]:
+    """Expand the shard-numbering brace groups of a ``pipe:`` command.
+
+    ``{N..M}`` ranges and lists of plain words ``{a,b}`` are expanded (cartesian product, in
+    order), so that every shard gets its own command; any other brace group (spaces, quotes,
+    ``$`` …) belongs to the shell command and is kept as written.
+
+    >>> expand_pipe_braces("pipe:cat s-{0..1}.tar | awk '{print $1}'")
+    ["pipe:cat s-0.tar | awk '{print $1}'", "pipe:cat s-1.tar | awk '{print $1}'"]
+    """
+    parts: list[list[str]] = []
+    pos = 0
+    for m in _BRACE.finditer(spec):
+        body = m.group(1)
+        if _RANGE.match(body) or _SIMPLE_LIST.match(body):
+            parts.append([spec[pos:m.start()]])
+            parts.append(_brace_alternatives(body, spec))
+            pos = m.end()
+    parts.append([spec[pos:]])
+    return ["".join(p) for p in itertools.product(*parts)]
+
+
 def _is_remote(url: str) -> bool:
     return url.startswith(("http://", "https://", "pipe:"))
 
@@ -103,9 +132,13 @@ def expand_urls(spec: str | os.PathLike | Iterable[str | os.PathLike]) -> list[s
     for item in items:
         if not item:
             raise UrlError("empty shard URL")
-        if item.startswith("pipe:"):  # a shell command: its braces belong to the shell
-            out.append(item)
+        if item.startswith("pipe:"):  # a shell command: only shard-numbering braces are ours
+            out.extend(expand_pipe_braces(item))
             continue
+        scheme = _SCHEME.match(item)
+        if scheme and scheme.group(1).lower() not in ("file", "http", "https"):
+            raise UrlError(f"unsupported URL scheme {scheme.group(1)}:// in {item!r}: use a local path, file://, "
+                           f"http(s):// or pipe:COMMAND (e.g. 'pipe:aws s3 cp s3://bucket/x.tar -')")
         for url in expand_braces(item):
             p = local_path(url)
             if p is not None and p.is_dir():
