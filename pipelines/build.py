@@ -40,6 +40,7 @@ SPLITS = ("train", "val", "test")
 EXPECTED_RATE = 44100
 PARTS_DIR = ".parts"
 FINAL_FILES = ("manifest.parquet", "shards.parquet", "rejects.parquet", "dataset_card.md")
+CONFIG_FILE = "build.json"  # the options of the build in this folder: a rerun must match them
 
 
 class BuildError(Exception):
@@ -473,36 +474,88 @@ def versions() -> dict:
             "libsndfile": soundfile.__libsndfile_version__}
 
 
+DISPLAY = {"medleydb": "MedleyDB", "enst_drums": "ENST-drums", "signaltrain": "SignalTrain LA2A"}
+
+
+def source_info(dataset: str) -> tuple[str, str]:
+    """(licence, BibTeX) of the source dataset, from its loader."""
+    import importlib
+
+    mod = importlib.import_module(f"dmcdata.loaders.{dataset}")
+    return mod.LICENSE, mod.BIBTEX
+
+
 def dataset_card(dataset: str, rows: list[dict], n_shards: int, rejects: list[dict], cfg, command: str) -> str:
+    """A Markdown card: what was built from what, how to read it, the options, versions and rejects."""
     from collections import Counter
 
-    lines = [f"# {dataset} build", "", f"Command: `{command}`", ""]
-    lines += ["| split | samples | songs | hours | shards |", "|---|---:|---:|---:|---:|"]
+    licence, bibtex = source_info(dataset)
+    unit = "pairs" if dataset == "signaltrain" else ("takes" if dataset == "enst_drums" else "songs")
+    lines = [f"# {DISPLAY[dataset]} shards", "",
+             f"Built with `{command}`.", "",
+             f"Source: {DISPLAY[dataset]} (licence: {licence}). The shards hold its audio unchanged (lossless, "
+             f"bit-exact), so the same licence applies to them; cite the dataset (BibTeX below).", "",
+             "## Contents", "",
+             f"| split | samples | {unit} | hours | shards |", "|---|---:|---:|---:|---:|"]
     for split in SPLITS:
         r = [x for x in rows if x["split"] == split]
         hours = sum(x["duration_s"] for x in r) / 3600
         lines.append(f"| {split} | {len(r)} | {len({x['song'] for x in r})} | {hours:.4f} | "
                      f"{len({x['shard'] for x in r})} |")
     total_h = sum(x["duration_s"] for x in rows) / 3600
-    lines += ["", f"Total: {len(rows)} samples, {len({x['song'] for x in rows})} songs/items, "
-                  f"{total_h:.4f} hours, {n_shards} shards, {len({x['song'] for x in rejects})} rejected items.", ""]
+    n_rej = len({x["song"] for x in rejects})
+    lines += ["", f"Total: {len(rows)} samples from {len({x['song'] for x in rows})} {unit}, {total_h:.4f} hours of "
+                  f"audio, {n_shards} shards; {n_rej} {unit} rejected" + (" (listed below)." if n_rej else "."), ""]
+    one = unit[:-1]
+    seg = (f"a {cfg.segment_seconds:g} s segment of one {one} (its last, shorter segment is kept"
+           + (f" unless under {cfg.min_segment_seconds:g} s)" if cfg.min_segment_seconds > 0 else ")")
+           if cfg.segment_seconds > 0 else f"one whole {one}")
+    fractions = "/".join(f"{f:g}" for f in cfg.split_fractions)
+    if dataset == "signaltrain":
+        lines += [f"One sample = {seg}: input and LA-2A target. Split: the dataset's own Train/Val/Test.", ""]
+    else:
+        kind = {"medleydb": f"the {cfg.tracks}", "enst_drums": "the microphones"}[dataset]
+        cap = f" ({unit} with at most {cfg.max_tracks} of them)" if cfg.max_tracks is not None else ""
+        how = ("song-disjoint" if dataset == "medleydb" else "per drummer, over takes")
+        lines += [f"One sample = {seg}: input tracks = {kind}{cap}, plus the reference mix. "
+                  f"Split: {how}, train/val/test {fractions}, seed {cfg.seed}.", ""]
     if dataset != "signaltrain" and rows:
-        per_song = {}
-        for x in rows:
-            per_song[x["song"]] = x
+        per_song = {x["song"]: x for x in rows}
         c = Counter(i for x in per_song.values() for i in x["instruments"])
-        lines += ["Input tracks per instrument (all selected songs):", ""]
-        lines += [f"- {name}: {n}" for name, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))]
         nt = Counter(x["n_tracks"] for x in per_song.values())
-        lines += ["", "Songs by number of input tracks: " + ", ".join(f"{k}: {v}" for k, v in sorted(nt.items())), ""]
-    options = {"segment_seconds": cfg.segment_seconds, "min_segment_seconds": cfg.min_segment_seconds,
-               "shard_size": list(cfg.shard_size), "split_fractions": list(cfg.split_fractions), "seed": cfg.seed,
-               "order": cfg.order, "codec": cfg.codec, "sample_rate": cfg.sample_rate, "silence_db": cfg.silence_db,
-               "tracks": cfg.tracks if dataset == "medleydb" else None, "max_tracks": cfg.max_tracks}
-    lines += ["Options: `" + json.dumps(options, sort_keys=True) + "`", ""]
-    lines += ["Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), ""]
+        lines += [f"{unit.capitalize()} by number of input tracks: "
+                  + ", ".join(f"{k} tracks: {v}" for k, v in sorted(nt.items())), "",
+                  f"Input tracks per instrument (over the {len(per_song)} {unit}):", ""]
+        lines += [f"- {name}: {n}" for name, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))]
+        lines += [""]
+    members = ("`<key>.input.*`, `<key>.target.*`" if dataset == "signaltrain" else
+               "`<key>.t00.flac`, `<key>.t01.flac`, ... (one per input track, in the order of the JSON's "
+               "`tracks`), `<key>.mix.flac`" + (", `<key>.dry_mix.flac`" if dataset == "enst_drums" else ""))
+    lines += ["## Files", "",
+              f"- `{dataset}-<split>-NNNNNN.tar`: WebDataset shards (plain tar). Sample `<key>` = `<key>.json` "
+              f"(metadata) and {members}; FLAC keeps the source's bit depth, float sources are float32 WAV.",
+              "- `manifest.parquet`: one row per sample (key, split, song, position, tracks, instruments, "
+              "loudness, silence, shard, sha256); select with pandas, e.g. "
+              "`pd.read_parquet(\"manifest.parquet\").query(\"split == 'train'\")`.",
+              "- `shards.parquet`: size, sample count and sha256 per shard; `dmcdata verify <this folder>` "
+              "re-checks them.",
+              "- `rejects.parquet`: the rejected items and why; `build.json`: the options (a rerun into this "
+              "folder must use the same ones).", ""]
+    size = (f"{cfg.shard_size[1]} samples" if cfg.shard_size[0] == "samples"
+            else f"{cfg.shard_size[1]} bytes of uncompressed PCM")
+    lines += ["## Options", "",
+              f"- segment seconds: {cfg.segment_seconds:g} (min {cfg.min_segment_seconds:g})",
+              f"- shard size: {size}; order within a split: {cfg.order}; codec: {cfg.codec}",
+              f"- split fractions: {', '.join(f'{f:g}' for f in cfg.split_fractions)}; seed: {cfg.seed}",
+              f"- sample rate: {cfg.sample_rate} Hz; silence threshold: {cfg.silence_db:g} dBFS sample peak"]
+    if dataset == "medleydb":
+        lines.append(f"- tracks: {cfg.tracks}; max tracks: {cfg.max_tracks if cfg.max_tracks is not None else 'any'}")
+    elif dataset == "enst_drums":
+        lines.append(f"- max tracks: {cfg.max_tracks if cfg.max_tracks is not None else 'any'}")
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), ""]
     if rejects:
-        lines += ["Rejected:", ""] + [f"- {r['song']}: {r['reason']}" for r in rejects] + [""]
+        lines += ["## Rejected", ""] + [f"- {r['song']}: {r['reason']}" for r in rejects] + [""]
+    lines += ["## Citation", "", "```bibtex", bibtex, "```", ""]
     return "\n".join(lines)
 
 
@@ -524,26 +577,165 @@ def clean_stale(out: Path, dataset: str, planned: set[str]) -> list[str]:
     return removed
 
 
+# ----------------------------------------------------------------------------- checks before any write
+
+def check_options(cfg) -> None:
+    """Reject option values argparse lets through; raises :class:`BuildError` naming the option."""
+    for name in ("segment_seconds", "min_segment_seconds"):
+        v = getattr(cfg, name)
+        if not math.isfinite(v) or v < 0:
+            raise BuildError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
+    if cfg.segment_seconds > 0 and cfg.min_segment_seconds > cfg.segment_seconds:
+        raise BuildError(f"--min-segment-seconds {cfg.min_segment_seconds:g} is longer than --segment-seconds "
+                         f"{cfg.segment_seconds:g}: every segment would be dropped")
+    if cfg.max_tracks is not None and cfg.max_tracks < 1:
+        raise BuildError(f"--max-tracks must be at least 1, got {cfg.max_tracks}")
+    if cfg.sample_rate < 1:
+        raise BuildError(f"--sample-rate must be a positive number of Hz, got {cfg.sample_rate}")
+    if math.isnan(cfg.silence_db):
+        raise BuildError("--silence-db must be a number of dBFS, got nan")
+    if cfg.workers < 1:
+        raise BuildError(f"--workers must be at least 1, got {cfg.workers}")
+
+
+def build_config(dataset: str, home: str, cfg) -> dict:
+    """Everything that decides a build's output (recorded in ``build.json``; a rerun must match it)."""
+    return {"format": 1, "tool": "dmcdata build", "dataset": dataset, "data_home": str(Path(home).resolve()),
+            "tracks": cfg.tracks if dataset == "medleydb" else None, "max_tracks": cfg.max_tracks,
+            "segment_seconds": cfg.segment_seconds, "min_segment_seconds": cfg.min_segment_seconds,
+            "shard_size": list(cfg.shard_size), "split_fractions": list(cfg.split_fractions), "seed": cfg.seed,
+            "order": cfg.order, "codec": cfg.codec, "sample_rate": cfg.sample_rate, "silence_db": cfg.silence_db}
+
+
+def config_bytes(config: dict) -> bytes:
+    return (json.dumps(config, sort_keys=True, indent=1) + "\n").encode()
+
+
+OPTION_NAMES = {"data_home": "--data-home", "tracks": "--tracks", "max_tracks": "--max-tracks",
+                "segment_seconds": "--segment-seconds", "min_segment_seconds": "--min-segment-seconds",
+                "shard_size": "--shard-size", "split_fractions": "--split-fractions", "seed": "--seed",
+                "order": "--order", "codec": "--codec", "sample_rate": "--sample-rate", "silence_db": "--silence-db"}
+
+
+def check_out_folder(out: Path, dataset: str, config: dict) -> None:
+    """``out`` must be new/empty or hold a build of the same dataset with the same options (resume).
+
+    Anything else (another dataset's build, the same dataset built with other options, a
+    synth-chain folder, stray shards) would be mixed with or overwritten by this build.
+    """
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"--out {out} is a file, not a folder")
+    if not out.is_dir():
+        return
+    cpath = out / CONFIG_FILE
+    shards_there = any(out.glob("*.tar")) or any((out / PARTS_DIR).glob("*.json")) or (out / "manifest.parquet").exists()
+    if cpath.is_file() and not shards_there:
+        return  # e.g. a run that stopped before any shard (all rejected, --strict): nothing to keep or mix
+    if cpath.is_file():
+        try:
+            old = json.loads(cpath.read_text())
+            assert isinstance(old, dict)
+        except (OSError, ValueError, AssertionError):
+            raise BuildError(f"{cpath} is unreadable: delete {out} or use another --out") from None
+        if old.get("dataset") != dataset:
+            raise BuildError(f"{out} holds a build of {old.get('dataset')!r}, not {dataset!r}: use another --out "
+                             f"(one dataset per build folder)")
+        diff = [k for k in sorted(set(old) | set(config)) if old.get(k) != config.get(k)]
+        if diff:
+            what = "; ".join(f"{OPTION_NAMES.get(k, k)} was {old.get(k)!r}, now {config.get(k)!r}" for k in diff)
+            raise BuildError(f"{out} was built with other options ({what}): use another --out, delete {out}, "
+                             f"or rerun with the same options to resume it")
+        return
+    ours = [p.name for p in sorted(out.iterdir()) if p.name in FINAL_FILES or p.name == PARTS_DIR
+            or p.suffix == ".tar" or p.name in ("synth_config.json", ".synth-chain")]
+    if ours:
+        raise BuildError(f"{out} already holds {', '.join(ours[:4])}{' ...' if len(ours) > 4 else ''} but no "
+                         f"{CONFIG_FILE} of a dmcdata build: use another --out (or delete {out})")
+
+
+def guess_layout(home: str) -> str | None:
+    """Which dataset a folder looks like (``medleydb`` / ``enst_drums`` / ``signaltrain``), if any."""
+    from dmcdata.loaders import medleydb, signaltrain
+
+    h = Path(home)
+    try:
+        if any((d / "audio").is_dir() for d in h.glob("drummer_*")):
+            return "enst_drums"
+        root = signaltrain.split_root(h)
+        if any((root / s).is_dir() and any((root / s).glob("input_*_.wav")) for s in signaltrain.SPLITS):
+            return "signaltrain"
+        if medleydb.song_folders(h):
+            return "medleydb"
+    except OSError:
+        return None
+    return None
+
+
+def nothing_found_message(dataset: str, home: str, cfg, rejects: list[dict]) -> str:
+    """Why a scan gave no usable item: the --max-tracks filter, unusable items, or the wrong folder."""
+    name = cfg.dataset
+    if cfg.max_tracks is not None:
+        unfiltered = argparse.Namespace(**{**vars(cfg), "max_tracks": None})
+        try:
+            all_items = ITEM_BUILDERS[dataset](home, unfiltered)[0]
+        except Exception:  # noqa: BLE001 - only used to word the message
+            all_items = []
+        if all_items:
+            fewest = min(sum(1 for s in it["sources"] if s["role"] == "track") for it in all_items)
+            kind = {"medleydb": cfg.tracks, "enst_drums": "microphones"}.get(dataset, "tracks")
+            return (f"none of the {len(all_items)} usable {name} songs/takes in {home} has at most "
+                    f"{cfg.max_tracks} input tracks ({kind}); the fewest is {fewest}")
+    if rejects:
+        return (f"found no usable {name} songs/takes/pairs in {home}: {len({r['song'] for r in rejects})} "
+                f"unusable ones, e.g. {rejects[0]['song']}: {rejects[0]['reason']}")
+    try:
+        children = sorted(d for d in Path(home).iterdir() if d.is_dir())
+    except OSError:
+        children = []
+    for child in children:  # e.g. the demo corpus' root instead of its medleydb/ folder
+        if guess_layout(str(child)) == dataset:
+            return f"found no {name} songs/takes/pairs in {home}, but {child} looks like one: use --data-home {child}"
+    seen = guess_layout(home)
+    if seen and seen != dataset:
+        other = {v: k for k, v in DATASETS.items()}[seen]
+        return (f"found no {name} songs/takes/pairs in {home}: it looks like a copy of {other} "
+                f"(use `dmcdata build {other}`)")
+    hint = {"medleydb": "song folders <Song>/ with <Song>_METADATA.yaml, under Audio/, V1/ or V2/",
+            "enst_drums": "drummer_N/audio/<mic>/<take>.wav",
+            "signaltrain": "Train/, Val/, Test/ with input_<id>_.wav and target_<id>_LA2A_*.wav"}[dataset]
+    return f"found no {name} songs/takes/pairs in {home}: expected {hint}"
+
+
+def note_small_shards(specs: list[dict], cfg) -> None:
+    """Say so (stderr) when a byte --shard-size is below one sample: every shard then holds one sample."""
+    kind, limit = cfg.shard_size
+    if kind != "bytes":
+        return
+    biggest = max((s["frames"] * sum(src["bytes_per_frame"] for src in s["sources"])
+                   for spec in specs for s in spec["samples"]), default=0)
+    if biggest > limit:
+        print(f"note: --shard-size {limit} bytes is smaller than a sample (up to {biggest} bytes of PCM): "
+              f"such samples get a shard of their own", file=sys.stderr)
+
+
 # ----------------------------------------------------------------------------- driver
 
 def build(cfg, argv: list[str] | None = None) -> dict:
     """Run a build; returns a summary dict. Raises :class:`BuildError` on unusable input."""
     import manifests
-    from dmcdata.loaders import LoaderError, resolve_data_home
+    from dmcdata.loaders import ENV_VARS, LoaderError, resolve_data_home
     from dmcdata.shards import write_atomic
 
     dataset = DATASETS[cfg.dataset]
+    check_options(cfg)
     home = resolve_data_home(dataset, cfg.data_home)
+    if not Path(home).exists():
+        raise BuildError(f"data home {home} does not exist (use --data-home or ${ENV_VARS[dataset]})")
     if not Path(home).is_dir():
-        raise BuildError(f"data home {home} does not exist (use --data-home or the dataset's environment variable)")
-    if cfg.segment_seconds < 0 or cfg.min_segment_seconds < 0:
-        raise BuildError("--segment-seconds and --min-segment-seconds must be >= 0")
+        raise BuildError(f"data home {home} is not a folder (give the dataset's folder to --data-home)")
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / PARTS_DIR).mkdir(exist_ok=True)
-    # a rerun must never leave an old manifest next to shards being rewritten
-    for name in FINAL_FILES:
-        (out / name).unlink(missing_ok=True)
+    config = build_config(dataset, home, cfg)
+    check_out_folder(out, dataset, config)  # before anything is written: never spoil another build
 
     t0 = time.perf_counter()
     try:
@@ -553,10 +745,14 @@ def build(cfg, argv: list[str] | None = None) -> dict:
     progress = not cfg.no_progress
     timings = {"scan_s": time.perf_counter() - t0}
     if not items:
-        what = f" with at most {cfg.max_tracks} input tracks" if cfg.max_tracks is not None else ""
-        bad = f" ({len({r['song'] for r in rejects})} unusable ones found, e.g. {rejects[0]['song']}: " \
-              f"{rejects[0]['reason']})" if rejects else ": is it the dataset's folder?"
-        raise BuildError(f"found no usable {cfg.dataset} songs/takes/pairs{what} in {home}{bad}")
+        raise BuildError(nothing_found_message(dataset, home, cfg, rejects))
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / PARTS_DIR).mkdir(exist_ok=True)
+    write_atomic(out / CONFIG_FILE, config_bytes(config))
+    # a rerun must never leave an old manifest next to shards being rewritten
+    for name in FINAL_FILES:
+        (out / name).unlink(missing_ok=True)
 
     t_ray = time.perf_counter()
     with ray_session(cfg.workers, cfg.ray_address) as ray:
@@ -580,6 +776,16 @@ def build(cfg, argv: list[str] | None = None) -> dict:
 
         t_plan = time.perf_counter()
         specs = plan_shards(good, dataset, cfg)
+        if not any(s["samples"] for s in specs):
+            write_reject_table(out, rejects)
+            if not good:
+                n_bad = len({r["song"] for r in rejects})
+                raise BuildError(f"all {n_bad} {cfg.dataset} songs/takes/pairs were rejected, first: "
+                                 f"{rejects[0]['song']}: {rejects[0]['reason']} (all in {out / 'rejects.parquet'})")
+            longest = max(it["frames"] / it["sample_rate"] for it in good)
+            raise BuildError(f"no segment is --min-segment-seconds {cfg.min_segment_seconds:g} long: "
+                             f"the longest song/take/pair lasts {longest:.3f} s")
+        note_small_shards(specs, cfg)
         removed = clean_stale(out, dataset, {s["shard"] for s in specs})
         fps = {s["shard"]: fingerprint(s, dataset, cfg) for s in specs}
         parts, todo = {}, []
@@ -667,8 +873,11 @@ def write_reject_table(out: Path, rejects: list[dict]) -> None:
 
 def main(args) -> int:
     try:
-        summary = build(args)
+        summary = build(args, getattr(args, "argv", None))
     except BuildError as e:
+        print(f"dmcdata build: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # e.g. --out not writable, disk full: name the file, no traceback
         print(f"dmcdata build: error: {e}", file=sys.stderr)
         return 2
     s = summary

@@ -315,3 +315,65 @@ def test_wav_codec_and_sequential_order(tmp_path, ray_local):
         ref, _ = sf.read(str(home / "drummer_1" / "audio" / "kick" / f"{meta['take']}.wav"), start=meta["start"],
                          frames=meta["frames"], dtype="int16")
         np.testing.assert_array_equal(got, ref)
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    for p in sorted(src.rglob("*")):
+        if p.is_file():
+            (dst / p.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+            (dst / p.relative_to(src)).write_bytes(p.read_bytes())
+    return dst
+
+
+def test_out_folder_of_another_build_is_refused_and_kept(mdb_build, tmp_path, capsys):
+    """Nothing is deleted or mixed when --out holds another dataset's build or other options' build."""
+    out, argv, _ = mdb_build
+    work = copy_tree(out, tmp_path / "work")
+    before = tree_bytes(work)
+    o = argv.index("--out") + 1
+
+    def again(changes):
+        a = list(argv)
+        a[o] = str(work)
+        for k, v in changes.items():
+            a[a.index(k) + 1] = v
+        return run(["build", *a])
+
+    assert again({"--segment-seconds": "0.5"}) == 2
+    assert "built with other options (--segment-seconds was 0.25, now 0.5)" in capsys.readouterr().err
+    assert again({"--data-home": str(tmp_path / "nowhere")}) == 2  # a failed start leaves the build intact
+    assert "does not exist" in capsys.readouterr().err
+    enst_tree(tmp_path / "enst", takes_per_drummer=1, seconds=0.01, drummers=("drummer_1",))
+    assert run(["build", "enst-drums", "--data-home", str(tmp_path / "enst"), "--out", str(work)]) == 2
+    assert "holds a build of 'medleydb', not 'enst_drums'" in capsys.readouterr().err
+    assert tree_bytes(work) == before and verify(work)[0] == []
+    # a folder with shards but no build.json (e.g. another tool's output) is refused too
+    (work / "build.json").unlink()
+    assert again({}) == 2
+    assert "but no build.json of a dmcdata build" in capsys.readouterr().err
+
+
+def test_build_json_and_card(mdb_build, mdb_home):
+    out, _, _ = mdb_build
+    cfg = json.loads((out / "build.json").read_text())
+    assert cfg["dataset"] == "medleydb" and cfg["segment_seconds"] == 0.25 and cfg["shard_size"] == ["samples", 3]
+    assert cfg["data_home"] == str(mdb_home.resolve())
+    card = (out / "dataset_card.md").read_text()
+    assert card.endswith("\n") and card.startswith("# MedleyDB shards\n")
+    assert "NonCommercial-ShareAlike" in card and "@inproceedings{bittner2014medleydb" in card
+    assert "a 0.25 s segment of one song" in card and "Songs by number of input tracks: 2 tracks: 2," in card
+
+
+def test_verify_refuses_unfinished_or_damaged_folders(mdb_build, tmp_path, capsys):
+    out, _, _ = mdb_build
+    assert run(["verify", str(tmp_path / "nowhere")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    work = copy_tree(out, tmp_path / "work")
+    (work / "manifest.parquet").unlink()  # what a build killed before its last step leaves
+    assert run(["verify", str(work), "--no-progress"]) == 2
+    assert "manifest.parquet not found: an unfinished build" in capsys.readouterr().err
+    assert run(["verify", str(work), "--shards-only", "--no-progress"]) == 0
+    (work / "shards.parquet").write_bytes(b"not parquet")
+    assert run(["verify", str(work), "--shards-only"]) == 2
+    err = capsys.readouterr().err
+    assert "shards.parquet: unreadable Parquet table" in err and "Traceback" not in err

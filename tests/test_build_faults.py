@@ -37,7 +37,7 @@ def test_medleydb_faults_are_rejected_and_the_rest_is_built(faulty_medleydb, tmp
     assert "malformed YAML" in rej.loc[songs[5], "reason"] and rej.loc[songs[5], "file"].endswith("_METADATA.yaml")
     m = pd.read_parquet(out / "manifest.parquet")
     assert sorted(m.song) == sorted([songs[0], songs[6]])
-    assert "Rejected:" in (out / "dataset_card.md").read_text()
+    assert "## Rejected" in (out / "dataset_card.md").read_text()
 
 
 def test_strict_makes_a_reject_fatal(faulty_medleydb, tmp_path, ray_local, capsys):
@@ -89,4 +89,64 @@ def test_missing_data_home_is_a_clear_error(tmp_path, capsys):
 def test_empty_selection_is_a_clear_error(faulty_medleydb, tmp_path, capsys):
     home, _ = faulty_medleydb
     assert run(["build", "medleydb", "--data-home", str(home), "--out", str(tmp_path / "o"), "--max-tracks", "1"]) == 2
-    assert "found no usable medleydb songs/takes/pairs with at most 1 input tracks" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "none of the 6 usable medleydb songs/takes in" in err and "at most 1 input tracks (stems); the fewest is 2" in err
+    assert not (tmp_path / "o").exists()
+
+
+# ----------------------------------------------------------------------------- refused before anything is written
+
+@pytest.mark.parametrize("extra, message", [
+    (["--max-tracks", "0"], "--max-tracks must be at least 1"),
+    (["--segment-seconds", "nan"], "--segment-seconds must be a finite number >= 0"),
+    (["--segment-seconds", "-1"], "--segment-seconds must be a finite number >= 0"),
+    (["--segment-seconds", "1", "--min-segment-seconds", "2"], "every segment would be dropped"),
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--sample-rate", "0"], "--sample-rate must be a positive number"),
+])
+def test_bad_option_values_are_named_and_nothing_is_written(tmp_path, capsys, extra, message):
+    home = tmp_path / "st"
+    signaltrain_tree(home, seconds=0.05)
+    out = tmp_path / "o"
+    assert run(["build", "signaltrain", "--data-home", str(home), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_the_wrong_dataset_folder_is_named(tmp_path, capsys):
+    enst_tree(tmp_path / "corpus" / "enst-drums", takes_per_drummer=1, seconds=0.01, drummers=("drummer_1",))
+    medleydb_tree(tmp_path / "corpus" / "medleydb", n_songs=1, n_stems=(2,), seconds=0.01)
+    out = tmp_path / "o"
+    assert run(["build", "medleydb", "--data-home", str(tmp_path / "corpus" / "enst-drums"), "--out", str(out)]) == 2
+    assert "looks like a copy of enst-drums (use `dmcdata build enst-drums`)" in capsys.readouterr().err
+    assert run(["build", "medleydb", "--data-home", str(tmp_path / "corpus"), "--out", str(out)]) == 2
+    assert f"use --data-home {tmp_path / 'corpus' / 'medleydb'}" in capsys.readouterr().err
+    assert run(["build", "enst-drums", "--data-home", str(tmp_path), "--out", str(out)]) == 2
+    assert "expected drummer_N/audio/<mic>/<take>.wav" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_environment_variable_names_the_data_home(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MEDLEYDB_PATH", str(tmp_path / "no_such_copy"))
+    assert run(["build", "medleydb", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_copy does not exist" in err and "$MEDLEYDB_PATH" in err
+    medleydb_tree(tmp_path / "copy", n_songs=2, n_stems=(3, 4), seconds=0.01)
+    monkeypatch.setenv("MEDLEYDB_PATH", str(tmp_path / "copy"))
+    assert run(["build", "medleydb", "--out", str(tmp_path / "o"), "--max-tracks", "2"]) == 2
+    assert "none of the 2 usable medleydb songs/takes in" in capsys.readouterr().err
+
+
+def test_every_item_rejected_is_an_error(tmp_path, ray_local, capsys):
+    home = tmp_path / "mdb"
+    medleydb_tree(home, n_songs=2, n_stems=(2,), seconds=0.1)
+    out = tmp_path / "out"
+    assert run(["build", "medleydb", "--data-home", str(home), "--out", str(out), "--sample-rate", "48000",
+                "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "all 2 medleydb songs/takes/pairs were rejected" in err and "expected 48000 Hz" in err
+    assert not (out / "manifest.parquet").exists() and len(pd.read_parquet(out / "rejects.parquet")) == 2
+    # no shard was written, so the same folder takes the corrected options
+    assert run(["build", "medleydb", "--data-home", str(home), "--out", str(out), "--no-progress"]) == 0
+    assert len(pd.read_parquet(out / "manifest.parquet")) == 2

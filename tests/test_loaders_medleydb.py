@@ -117,6 +117,10 @@ def test_select_from_manifest_selection(tmp_path):
     assert ds.select(sel) == [songs[2], songs[0]]
     with pytest.raises(LoaderError, match="not in the index"):
         ds.select(["Nobody_Nothing"])
+    with pytest.raises(LoaderError, match="no 'song' column"):
+        ds.select(sel[["n_tracks"]])
+    with pytest.raises(LoaderError, match="query the manifest with pandas first"):
+        ds.select("n_tracks <= 16")
 
 
 def test_saved_index_roundtrip(tmp_path):
@@ -125,3 +129,12 @@ def test_saved_index_roundtrip(tmp_path):
     ds.save_index(tmp_path / "index.json")
     again = medleydb.Dataset(tmp_path / "home", index_path=str(tmp_path / "index.json"))
     assert again._index == ds._index and again.mtrack_ids == ds.mtrack_ids
+
+
+def test_default_scan_reads_no_audio(tmp_path):
+    """Dataset(home).select(...) on the real data must not md5 tens of GB: checksums are opt-in."""
+    songs = medleydb_tree(tmp_path, n_songs=1, seconds=0.05)
+    ds = medleydb.Dataset(tmp_path)
+    assert ds.select([songs[0]]) == songs
+    assert all(e["audio"][1] is None for e in ds._index["tracks"].values())
+    assert all(e["audio"][1] is not None for e in medleydb.Dataset(tmp_path, checksums=True)._index["tracks"].values())

@@ -8,8 +8,10 @@ mirdata's JSON schema::
      "multitracks": {mtrack_id: {"tracks": [track_id, ...], "mix": [relative_path, md5]}}}
 
 so ``validate()``, ``track(id)``, ``multitrack(id).tracks`` and friends work as mirdata users
-expect. Computing md5 reads every byte; pass ``checksums=False`` to skip it (then ``validate``
-only reports missing files). ``save_index``/``index_path`` let a scanned index be reused.
+expect. By default no md5 is computed (``validate`` then reports missing files): a scan only
+reads the metadata and lists files, so ``Dataset(home).select(...)`` is quick on the real data.
+``checksums=True`` also hashes every file (reads all the audio), and with ``save_index`` /
+``index_path`` a later ``validate`` detects files changed since.
 
 Items that cannot be used (a malformed YAML, a take missing a microphone, an unpaired file)
 are kept out of the index and listed in ``dataset.problems`` as :class:`Problem` rows.
@@ -141,7 +143,16 @@ class ScannedIndex:
         """Multitrack (or track) ids named by ``selection``: a manifest DataFrame (its ``song``
         column, e.g. ``pd.read_parquet(m).query("n_tracks <= 16")``) or an iterable of ids.
         Unknown ids raise :class:`LoaderError`."""
-        ids = selection["song"].tolist() if hasattr(selection, "columns") else list(selection)
+        if hasattr(selection, "columns"):
+            if "song" not in selection.columns:
+                raise LoaderError(f"{self.name}: the selection has no 'song' column (it has "
+                                  f"{', '.join(map(str, selection.columns))}): pass manifest rows or song ids")
+            ids = selection["song"].tolist()
+        elif isinstance(selection, str):
+            raise LoaderError(f"{self.name}: select() takes manifest rows (a DataFrame) or a list of ids, not the "
+                              f"string {selection!r}; query the manifest with pandas first")
+        else:
+            ids = list(selection)
         known = self._index.get("multitracks") or self._index["tracks"]
         out = []
         for i in ids:

@@ -26,6 +26,7 @@ MIX_DIRS = ("wet_mix", "dry_mix")
 IGNORED_DIRS = ("accompaniment",)
 INSTRUMENTS = {"kick": "kick drum", "snare": "snare drum", "hi-hat": "hi-hat", "overhead_L": "overheads",
                "overhead_R": "overheads", "tom_1": "toms", "tom_2": "toms", "tom_3": "toms"}
+LICENSE = "ENST-drums licence agreement (research use)"
 BIBTEX = """@inproceedings{gillet2006enst,
   title={ENST-Drums: an extensive audio-visual database for drum signals processing},
   author={Gillet, Olivier and Richard, Ga{\\"e}l}, booktitle={ISMIR}, year={2006}}"""
@@ -114,12 +115,12 @@ class Dataset(ScannedIndex, core.Dataset):
     """ENST-drums, indexed by scanning ``data_home`` (default ``$ENST_DRUMS_PATH`` else
     ``~/mir_datasets/enst_drums``). See :class:`dmcdata.loaders.medleydb.Dataset` for the arguments."""
 
-    def __init__(self, data_home=None, checksums: bool = True, index_path: str | None = None):
+    def __init__(self, data_home=None, checksums: bool = False, index_path: str | None = None):
         self._init_scan(checksums, index_path)
         super().__init__(data_home=resolve_data_home(NAME, data_home), version="default", name=NAME,
                          track_class=Track, multitrack_class=MultiTrack, bibtex=BIBTEX,
                          indexes={"default": "scan", "scan": core.Index(f"{NAME}_scan.json")},
-                         license_info="ENST-drums licence agreement (research use)")
+                         license_info=LICENSE)
 
     def _scan(self, home: Path, checksums: bool):
         return scan(home, checksums)

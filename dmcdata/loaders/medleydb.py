@@ -218,11 +218,14 @@ class Dataset(ScannedIndex, core.Dataset):
 
     Args:
         data_home: the copy's folder; default ``$MEDLEYDB_PATH`` else ``~/mir_datasets/medleydb``
-        checksums: compute md5 of every file for the index (reads all audio; needed by ``validate``)
+        checksums: also compute the md5 of every file (reads all the audio: minutes for the real
+            dataset). Off by default: the md5s come from this very copy, so they only serve to detect
+            later changes, through ``save_index`` now and ``validate`` on ``Dataset(home, index_path=...)``
+            later. Without them ``validate`` checks that every file exists.
         index_path: reuse an index written by ``save_index`` instead of scanning
     """
 
-    def __init__(self, data_home=None, checksums: bool = True, index_path: str | None = None):
+    def __init__(self, data_home=None, checksums: bool = False, index_path: str | None = None):
         self._init_scan(checksums, index_path)
         super().__init__(data_home=resolve_data_home(NAME, data_home), version="default", name=NAME,
                          track_class=Track, multitrack_class=MultiTrack, bibtex=BIBTEX,

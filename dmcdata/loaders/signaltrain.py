@@ -25,6 +25,7 @@ NAME = "signaltrain"
 SPLITS = {"Train": "train", "Val": "val", "Test": "test"}
 INPUT_RE = re.compile(r"^input_(\d+)_\.wav$")
 TARGET_RE = re.compile(r"^target_(\d+)_LA2A_([A-Za-z0-9]+)__([01])__(\d+(?:\.\d+)?)\.wav$")
+LICENSE = "CC BY 4.0"
 BIBTEX = """@inproceedings{hawley2019signaltrain,
   title={SignalTrain: Profiling Audio Compressors with Deep Neural Networks},
   author={Hawley, Scott H and Colburn, Benjamin and Mimilakis, Stylianos Ioannis},
@@ -119,12 +120,12 @@ class Dataset(ScannedIndex, core.Dataset):
     """SignalTrain LA2A, indexed by scanning ``data_home`` (default ``$SIGNALTRAIN_PATH`` else
     ``~/mir_datasets/signaltrain``). See :class:`dmcdata.loaders.medleydb.Dataset` for the arguments."""
 
-    def __init__(self, data_home=None, checksums: bool = True, index_path: str | None = None):
+    def __init__(self, data_home=None, checksums: bool = False, index_path: str | None = None):
         self._init_scan(checksums, index_path)
         super().__init__(data_home=resolve_data_home(NAME, data_home), version="default", name=NAME,
                          track_class=Track, multitrack_class=None, bibtex=BIBTEX,
                          indexes={"default": "scan", "scan": core.Index(f"{NAME}_scan.json")},
-                         license_info="CC BY 4.0")
+                         license_info=LICENSE)
 
     def _scan(self, home: Path, checksums: bool):
         return scan(home, checksums)
