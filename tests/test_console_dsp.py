@@ -307,3 +307,52 @@ def test_batch_and_mix_equal_single_channels(bank):
     assert np.array_equal(batch, singles)
     mix = render_mix(list(xs), ps, FS, bank, "constant_power")
     assert np.allclose(mix, singles.sum(0), atol=1e-6)
+
+
+def test_integer_pcm_arrays_are_refused_lists_of_numbers_are_not(bank):
+    strip = ChannelStrip(FS, bank)
+    pcm = (np.sin(np.arange(200) * 0.1) * 16000).astype(np.int16)
+    with pytest.raises(ConsoleError, match=r"integer samples \(dtype int16\).*x / 32768"):
+        strip.process(pcm, {})
+    with pytest.raises(ConsoleError, match=r"track 1: got integer samples"):
+        render_mix([np.zeros(10, np.float32), pcm], [{}, {}], FS, bank)
+    y = strip.process([0, 1, 0], {})  # a plain list of numbers is just numbers
+    assert np.array_equal(y, np.array([[0, 0.5, 0], [0, 0.5, 0]], np.float32))
+    with pytest.raises(ConsoleError, match=r"track 0: expected mono audio"):
+        render_mix([0.5], [{}], FS, bank)  # a scalar, not an IndexError
+
+
+def test_ir_generation_bounds_are_console_errors():
+    with pytest.raises(ConsoleError, match="n must be a whole number"):
+        IRBank.generate(FS, n=2.5)
+    with pytest.raises(ConsoleError, match="predelay_ms"):
+        IRBank.generate(FS, n=1, predelay_ms=(30000, 30000))
+    with pytest.raises(ConsoleError, match="rt60_s"):
+        IRBank.generate(FS, n=1, rt60_s=(1.0, float("inf")))
+
+
+def test_short_track_reverb_tail_rings_on_in_the_mix(bank):
+    """A track shorter than the mix is padded before its channel runs: its reverb tail (and EQ
+    ringing) continues into the mix instead of stopping where its file ends."""
+    rng = np.random.default_rng(9)
+    short = (0.5 * rng.standard_normal(2000)).astype(np.float32)
+    long_ = np.zeros(20000, np.float32)
+    p = {"reverb.ir": 1, "reverb.wet": 1.0, "reverb.dry": 0.0, "eq.band1_gain_db": 12.0, "eq.band1_q": 8.0}
+    mix = render_mix([short, long_], [p, {}], FS, bank)
+    padded = np.concatenate([short, np.zeros(18000, np.float32)])
+    h = bank.effective_ir(1, 1.0).astype(np.float64)
+    eq = scipy.signal.lfilter(*_peaking_ba(12.0, 500.0, 8.0), padded.astype(np.float64))
+    ref = 0.5 * scipy.signal.fftconvolve(eq, h)[:20000]        # linear pan, centre
+    assert np.max(np.abs(mix[0, 2000:])) > 0.01                  # the tail is there after the file ends
+    assert np.max(np.abs(mix[0] - ref)) < 1e-4 * np.max(np.abs(ref))
+    assert np.array_equal(mix, render_mix([padded, long_], [p, {}], FS, bank))
+
+
+def _peaking_ba(g_db, f0, q):
+    """RBJ peaking biquad, transcribed here independently of dmcdata.console.eq."""
+    A = 10 ** (g_db / 40)
+    w0 = 2 * np.pi * f0 / FS
+    al = np.sin(w0) / (2 * q)
+    b = np.array([1 + al * A, -2 * np.cos(w0), 1 - al * A])
+    a = np.array([1 + al / A, -2 * np.cos(w0), 1 - al / A])
+    return b / a[0], a / a[0]

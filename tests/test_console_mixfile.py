@@ -1,9 +1,11 @@
 """Mix documents and ``dmcdata render``: real WAV files in tmp_path, the real CLI entry point."""
 
 import json
+import re
 
 import numpy as np
 import pytest
+import scipy.signal
 import soundfile as sf
 
 from dmcdata.cli import main as dmcdata_main
@@ -148,3 +150,94 @@ def test_ir_folder_bank_document(tmp_path):
     bad = MixDocument(sample_rate=FS, ir_bank={"folder": "nowhere"}, tracks=[TrackEntry("t.wav", p)])
     with pytest.raises(MixFileError, match="ir_bank.folder.*nowhere"):
         bad.render(tmp_path)
+
+
+def test_render_cli_unwritable_out_is_a_clean_error(session, capsys):
+    path, _ = session
+    folder = path.parent / "taken.wav"
+    folder.mkdir()
+    assert dmcdata_main(["render", str(path), "--out", str(folder), "--quiet"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    (path.parent / "afile").write_text("not a folder")
+    assert dmcdata_main(["render", str(path), "--out", str(path.parent / "afile" / "mix.wav"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the mix" in err and "afile" in err and "Traceback" not in err
+    assert not list(path.parent.rglob("*.partial"))
+
+
+def test_integer_valued_floats_are_integers(session):
+    """JSON Schema's "integer" accepts 22050.0; the document must then behave as 22050."""
+    path, expected = session
+
+    def edit(d):
+        d["sample_rate"] = float(d["sample_rate"])
+        d["ir_bank"]["generated"]["n"] = 2.0
+        d["ir_bank"]["generated"]["seed"] = 3.0
+    bad = _edit(path, edit)
+    out = path.parent / "float_sr.wav"
+    assert dmcdata_main(["render", str(bad), "--out", str(out), "--quiet"]) == 0
+    data, sr = sf.read(out, dtype="float32", always_2d=True)
+    assert sr == FS and np.array_equal(data.T, expected)
+
+
+RT60 = r'"rt60_s": \[[^\]]*\]'
+
+
+@pytest.mark.parametrize("old,new,message", [
+    (r'"pan": 0\.2', '"pan": NaN', r"field tracks\[1\]\.params\.pan: nan is not a finite number"),
+    (r'"gain_db": -3\.0', '"gain_db": 1e999', r"field tracks\[1\]\.params\.gain_db: inf is not a finite number"),
+    (RT60, '"rt60_s": [0.2, Infinity]', r"field ir_bank\.generated\.rt60_s\[1\]: inf is not a finite number"),
+    (RT60, '"rt60_s": [0.2, 0.4], "predelay_ms": [30000, 30000]',
+     r"field ir_bank\.generated\.predelay_ms\[0\]: 30000 is greater than the maximum of 1000"),
+    (r'"n": 2', '"n": 100000', r"field ir_bank\.generated\.n: 100000 is greater than the maximum of 1024"),
+])
+def test_non_finite_and_absurd_values_name_their_field(session, old, new, message, capsys):
+    path, _ = session
+    text, hits = re.subn(old, new, path.read_text(), count=1)
+    assert hits == 1
+    bad = path.with_name("bad.json")
+    bad.write_text(text)
+    with pytest.raises(MixFileError, match=message):
+        MixDocument.load(bad)
+    assert dmcdata_main(["render", str(bad), "--out", str(path.parent / "x.wav"), "--quiet"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_track_file_that_is_a_folder(session):
+    path, _ = session
+    bad = _edit(path, lambda d: d["tracks"][0].update({"file": "Song_STEMS"}))
+    with pytest.raises(MixFileError, match=r"tracks\[0\]\.file: .*Song_STEMS' is a folder"):
+        MixDocument.load(bad).render()
+
+
+def test_ir_folder_with_a_stereo_48k_ir_and_mac_junk(tmp_path):
+    """A user's IR pack: a stereo 48 kHz IR, a macOS '._' resource file and a text file."""
+    rng = np.random.default_rng(5)
+    (tmp_path / "irs").mkdir()
+    h = rng.standard_normal((4800, 2)) * np.exp(-np.arange(4800) / 600)[:, None]
+    sf.write(tmp_path / "irs" / "hall.wav", h, 48000, subtype="FLOAT")
+    (tmp_path / "irs" / "._hall.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble junk")
+    (tmp_path / "irs" / "readme.txt").write_text("IR pack")
+    x = (0.3 * rng.standard_normal(4000)).astype(np.float32)
+    sf.write(tmp_path / "t.wav", x, FS, subtype="FLOAT")
+    p = {"reverb.ir": 0, "reverb.wet": 1.0, "reverb.dry": 0.0}
+    MixDocument(sample_rate=FS, ir_bank={"folder": "irs"}, tracks=[TrackEntry("t.wav", p)]).save(tmp_path / "m.json")
+    got = MixDocument.load(tmp_path / "m.json").render()
+    # independent reference: mono average, resampled 48000 -> 22050 Hz (ratio 147/320), unit energy
+    hm = scipy.signal.resample_poly(h.mean(axis=1), 147, 320)
+    hm /= np.sqrt(np.sum(hm ** 2))
+    ref = scipy.signal.fftconvolve(x.astype(np.float64), hm)[: len(x)] * 0.5  # linear pan, centre
+    assert got.shape == (2, len(x))
+    assert np.max(np.abs(got[0] - ref)) < 1e-5 * np.max(np.abs(ref))
+
+
+def test_document_built_in_python_is_validated_before_rendering(session):
+    path, _ = session
+    doc = MixDocument(sample_rate=FS, ir_bank={"generated": {"n": 2}},
+                      tracks=[TrackEntry("Song_STEMS/Song_STEM_01.wav", {"pan": 0.3})])
+    with pytest.raises(MixFileError, match=r"field ir_bank.generated: 'seed' is a required property"):
+        doc.render(path.parent)
+    doc = MixDocument(sample_rate=FS, tracks=[TrackEntry("Song_STEMS/Song_STEM_01.wav", {"pan": 0.3})],
+                      order=("eq", "reverb"))
+    with pytest.raises(MixFileError, match=r"field order"):
+        doc.render(path.parent)

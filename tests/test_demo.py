@@ -333,3 +333,45 @@ def test_cli_reports_errors(tmp_path, capsys):
 
     assert main(["demo", "--out", str(tmp_path), "--only", "nope"]) == 2
     assert "--only" in capsys.readouterr().err
+
+
+ST_ONLY = dict(TINY, only=("signaltrain",))
+
+
+def test_overwrite_deletes_only_folders_the_demo_wrote(tmp_path):
+    """A marker left by an earlier `--only signaltrain` run must not license deleting a user's
+    own medleydb/ folder beside it."""
+    write_demo(tmp_path, DemoConfig(**ST_ONLY), progress=False)
+    mine = tmp_path / "medleydb" / "Audio" / "my_song.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("user data")
+    with pytest.raises(DemoError, match=r"medleydb exists but .*does not list it"):
+        write_demo(tmp_path, DemoConfig(**{**TINY, "only": ("medleydb",)}), overwrite=True, progress=False)
+    assert mine.read_text() == "user data"
+    # the demo's own folders stay replaceable, and the marker remembers every one it wrote
+    write_demo(tmp_path, DemoConfig(**{**TINY, "only": ("enst-drums",), "enst_seconds": 2.0}), progress=False)
+    import json
+    assert set(json.loads((tmp_path / "demo_corpus.json").read_text())["roots"]) == {"signaltrain", "enst-drums"}
+    write_demo(tmp_path, DemoConfig(**ST_ONLY), overwrite=True, progress=False)
+    assert set(json.loads((tmp_path / "demo_corpus.json").read_text())["roots"]) == {"signaltrain", "enst-drums"}
+    assert mine.exists()
+
+
+def test_cli_unusable_out_is_a_clean_error(tmp_path, capsys):
+    from dmcdata.cli import main
+
+    tiny = ["--only", "signaltrain", "--signaltrain-pairs", "3", "--signaltrain-seconds", "2", "--no-progress"]
+    (tmp_path / "afile").write_text("x")
+    assert main(["demo", "--out", str(tmp_path / "afile"), *tiny]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "afile" / "sub"), *tiny]) == 2
+    assert "cannot create the output folder" in capsys.readouterr().err
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "signaltrain").write_text("x")
+    assert main(["demo", "--out", str(tmp_path / "d"), *tiny]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "signaltrain").symlink_to(tmp_path / "nowhere" / "x")  # dangling: writing fails mid-run
+    assert main(["demo", "--out", str(tmp_path / "e"), *tiny]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "signaltrain" in err

@@ -105,3 +105,14 @@ def test_fallback_renderer_plays_drums_and_notes():
     keys = r.render([Note(0.0, 0.5, 60, 90)], 0, 44100)
     for y in (drums, keys):
         assert y.dtype == np.float32 and 0.01 < np.abs(y).max() < 1.0
+
+
+@pytest.mark.parametrize("use_soundfont", [True, False])
+def test_onset_just_before_zero_is_cut_not_a_crash(use_soundfont):
+    """Humanized timing can put the first hit a few ms before t = 0 (dmcdata demo --seed 3
+    --enst-takes 3 --enst-seconds 2 crashed on it): the part before the buffer is cut."""
+    r = NoteRenderer(use_soundfont=use_soundfont)
+    early = r.render([Note(-0.01, 0.3, 38, 100)], 0, 22050, bank=128)
+    on_time = r.render([Note(0.0, 0.3, 38, 100)], 0, 22050 + 441, bank=128)
+    assert np.abs(early).max() > 0.01
+    assert np.array_equal(early, on_time[441:])

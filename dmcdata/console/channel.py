@@ -21,10 +21,18 @@ from dmcdata.console.reverb import apply_reverb
 
 
 def check_audio(x, where: str = "input") -> np.ndarray:
-    """A finite, 1-D float32 copy-free view of ``x`` or a :class:`ConsoleError` saying what is wrong."""
+    """A finite, 1-D float32 copy-free view of ``x`` or a :class:`ConsoleError` saying what is wrong.
+
+    Audio is float, full scale ±1. An integer *array* (e.g. int16 PCM) is refused rather than
+    taken as floats 32768 times too loud; a plain list of numbers is fine.
+    """
     a = np.asarray(x)
     if a.ndim != 1:
         raise ConsoleError(f"{where}: expected mono audio of shape (n,), got shape {a.shape}")
+    if isinstance(x, np.ndarray) and np.issubdtype(a.dtype, np.integer):
+        scale = f" (e.g. x / {2 ** (8 * a.itemsize - 1)})" if np.issubdtype(a.dtype, np.signedinteger) else ""
+        raise ConsoleError(f"{where}: got integer samples (dtype {a.dtype}); the console takes float audio "
+                           f"with full scale 1.0: convert integer PCM to float first{scale}")
     if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise ConsoleError(f"{where}: expected float audio, got dtype {a.dtype}")
     a = np.ascontiguousarray(a, dtype=np.float32)
@@ -110,19 +118,24 @@ def render_mix(tracks, params: list[dict], sample_rate: int, ir_bank: IRBank | N
                pan_law: str = "linear", order=ORDERS[0], progress=None) -> np.ndarray:
     """Sum of every track through its channel strip: float32 (2, n).
 
-    Tracks of different lengths are zero-padded at the end to the longest. ``progress``: an
-    optional callable taking an iterable (e.g. ``tqdm``) to show progress over the tracks.
+    Tracks of different lengths are zero-padded at the end to the longest *before* their
+    channel runs, so a short track's EQ ringing and reverb tail carry on into the rest of the mix
+    (they are not cut where its file ends). ``progress``: an optional callable taking an iterable
+    (e.g. ``tqdm``) to show progress over the tracks.
     """
     tracks = list(tracks)
     if len(tracks) != len(params):
         raise ConsoleError(f"render_mix: {len(tracks)} tracks but {len(params)} parameter dicts")
     strip = ChannelStrip(sample_rate, ir_bank, pan_law, order)
-    n = max((np.shape(t)[0] for t in tracks), default=0)
+    tracks = [check_audio(t, f"track {i}") for i, t in enumerate(tracks)]
+    n = max((t.shape[0] for t in tracks), default=0)
     mix = np.zeros((2, n), dtype=np.float32)
     it = range(len(tracks)) if progress is None else progress(range(len(tracks)))
     for i in it:
-        y = strip.process_mono(tracks[i], params[i], where=f"track {i}")
+        x = tracks[i]
+        if x.shape[0] < n:
+            x = np.concatenate([x, np.zeros(n - x.shape[0], np.float32)])
+        y = strip.process_mono(x, params[i], where=f"track {i}")
         p = strip.space["pan"].check(params[i].get("pan", 0.5), f"track {i}: ")
-        stereo = apply_pan(y, p, pan_law)
-        mix[:, : y.shape[0]] += stereo
+        mix += apply_pan(y, p, pan_law)
     return mix

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,6 +44,9 @@ def main(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".wav":
         print(f"error: --out {str(out)!r}: the output must be a .wav file", file=sys.stderr)
         return 2
+    if out.is_dir():
+        print(f"error: --out {str(out)!r} is a folder; name the .wav file to write", file=sys.stderr)
+        return 2
     try:
         doc = MixDocument.load(args.mix)
         progress = None
@@ -59,8 +64,15 @@ def main(args: argparse.Namespace) -> int:
         print(f"warning: peak {20 * np.log10(peak):+.2f} dBFS: {args.subtype} clips it; use --subtype FLOAT "
               f"or lower the gains", file=sys.stderr)
     buf = io.BytesIO()
-    sf.write(buf, mix.T, doc.sample_rate, subtype=args.subtype, format="WAV")
-    write_atomic(out, buf.getvalue())
+    sf.write(buf, mix.T, int(doc.sample_rate), subtype=args.subtype, format="WAV")
+    try:
+        write_atomic(out, buf.getvalue())
+    except OSError as e:
+        for tmp in out.parent.glob(f"{glob.escape(out.name)}.{os.getpid()}-*.partial"):  # ours only
+            tmp.unlink(missing_ok=True)
+        why = f"{e.strerror}: {e.filename!r}" if e.strerror and e.filename else str(e)
+        print(f"error: --out {str(out)!r}: cannot write the mix ({why})", file=sys.stderr)
+        return 2
     if not args.quiet:
         peak_db = 20 * np.log10(peak) if peak > 0 else float("-inf")
         print(f"wrote {out}: {len(doc.tracks)} tracks -> stereo, {doc.sample_rate} Hz, "

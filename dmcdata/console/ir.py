@@ -6,7 +6,7 @@
   > 4 kHz) that decay exponentially with RT60s of 1.0×, 0.8× and 0.5× the IR's RT60 (high
   frequencies die first, as in real rooms). Length = pre-delay + RT60 (the tail ends at −60 dB).
   IR ``i`` depends only on ``(seed, i, sample_rate, rt60_s, predelay_ms)``, not on ``n``.
-- :meth:`IRBank.from_folder`: a user's folder of WAV/FLAC/AIFF IRs (sorted by file name;
+- :meth:`IRBank.from_folder`: a user's folder of WAV/FLAC/AIFF IRs (sorted by file name, hidden files skipped;
   multichannel files are averaged to mono; other sample rates are resampled with
   ``scipy.signal.resample_poly``).
 - :meth:`IRBank.from_arrays`: any float arrays.
@@ -44,6 +44,11 @@ BAND_EDGES_HZ = (500.0, 4000.0)
 BAND_RT60_FACTORS = (1.0, 0.8, 0.5)
 ONSET_FRACTION = 1e-3
 MAX_EXTRA_DB = 120.0
+#: Bounds of :meth:`IRBank.generate` (and of a mix document's ``ir_bank.generated``): a typo such
+#: as a pre-delay of 30000 ms must be an error, not gigabytes of IR.
+MAX_GENERATED_IRS = 1024
+MAX_RT60_S = 60.0
+MAX_PREDELAY_MS = 1000.0
 
 
 def _unit_energy(h: np.ndarray, name: str) -> np.ndarray:
@@ -132,12 +137,17 @@ class IRBank:
                  predelay_ms: tuple[float, float] = (0.0, 30.0)) -> "IRBank":
         """``n`` synthetic rooms; RT60 log-uniform in ``rt60_s`` (s), pre-delay uniform in
         ``predelay_ms``. Same arguments -> the same IRs, bit for bit."""
-        if n < 1:
-            raise ConsoleError("IRBank.generate: n must be >= 1")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_GENERATED_IRS:
+            raise ConsoleError(f"IRBank.generate: n must be a whole number in [1, {MAX_GENERATED_IRS}], got {n!r}")
+        n = int(n)
         rt = (float(rt60_s[0]), float(rt60_s[1]))
         pd = (float(predelay_ms[0]), float(predelay_ms[1]))
-        if not (0 < rt[0] <= rt[1]) or not (0 <= pd[0] <= pd[1]):
-            raise ConsoleError(f"IRBank.generate: bad ranges rt60_s={rt60_s}, predelay_ms={predelay_ms}")
+        if not (0 < rt[0] <= rt[1] <= MAX_RT60_S):
+            raise ConsoleError(f"IRBank.generate: rt60_s={list(rt60_s)} must be [low, high] seconds with "
+                               f"0 < low <= high <= {MAX_RT60_S:g}")
+        if not (0 <= pd[0] <= pd[1] <= MAX_PREDELAY_MS):
+            raise ConsoleError(f"IRBank.generate: predelay_ms={list(predelay_ms)} must be [low, high] ms with "
+                               f"0 <= low <= high <= {MAX_PREDELAY_MS:g}")
         irs = [_generated_ir(int(sample_rate), int(seed), i, rt, pd) for i in range(n)]
         return cls(irs, sample_rate, names=[f"generated-{seed}-{i:02d}" for i in range(n)],
                    description={"generated": {"n": n, "seed": seed, "rt60_s": list(rt), "predelay_ms": list(pd)}},
@@ -149,7 +159,8 @@ class IRBank:
         folder = Path(path)
         if not folder.is_dir():
             raise ConsoleError(f"IR folder {str(folder)!r} does not exist or is not a folder")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        files = sorted(p for p in folder.iterdir()  # hidden files (macOS "._x.wav") are not IRs
+                       if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file() and not p.name.startswith("."))
         if not files:
             raise ConsoleError(f"IR folder {str(folder)!r} holds no {'/'.join(AUDIO_SUFFIXES)} files")
         irs = []

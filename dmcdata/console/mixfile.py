@@ -36,7 +36,7 @@ import soundfile as sf
 
 from dmcdata.console.channel import check_audio, render_mix
 from dmcdata.console.errors import ConsoleError
-from dmcdata.console.ir import IRBank
+from dmcdata.console.ir import MAX_GENERATED_IRS, MAX_PREDELAY_MS, MAX_RT60_S, IRBank
 from dmcdata.console.pan import PAN_LAWS
 from dmcdata.console.params import CHANNEL_SPACE, ORDERABLE, ORDERS, channel_space, check_order
 
@@ -62,7 +62,9 @@ def mix_schema() -> dict:
         s["default"] = int(p.default) if p.discrete else p.default
         s["description"] = f"{p.doc} [{p.unit or 'no unit'}]"
         props[p.name] = s
-    pair = {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 2, "maxItems": 2}
+    def pair(hi, what):
+        return {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": hi}, "minItems": 2,
+                "maxItems": 2, "description": f"[low, high] {what}"}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "dmc mix document",
@@ -84,9 +86,10 @@ def mix_schema() -> dict:
                     {"type": "object", "additionalProperties": False, "required": ["generated"],
                      "properties": {"generated": {
                          "type": "object", "additionalProperties": False, "required": ["n", "seed"],
-                         "properties": {"n": {"type": "integer", "minimum": 1},
+                         "properties": {"n": {"type": "integer", "minimum": 1, "maximum": MAX_GENERATED_IRS},
                                         "seed": {"type": "integer", "minimum": 0},
-                                        "rt60_s": pair, "predelay_ms": pair}}}},
+                                        "rt60_s": pair(MAX_RT60_S, "RT60 range, seconds"),
+                                        "predelay_ms": pair(MAX_PREDELAY_MS, "pre-delay range, ms")}}}},
                     {"type": "object", "additionalProperties": False, "required": ["folder"],
                      "properties": {"folder": {"type": "string", "minLength": 1,
                                                "description": "folder of IR audio files, relative to the document"}}},
@@ -120,10 +123,25 @@ def _field(path) -> str:
     return out or "(document)"
 
 
+def _non_finite(node, path=()):
+    """The path of the first NaN/±Inf number in a parsed JSON document, or None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return path, node
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        hit = _non_finite(v, path + (k,))
+        if hit is not None:
+            return hit
+    return None
+
+
 def validate_document(doc, where: str = "mix document") -> None:
     """Raise :class:`MixFileError` naming the first bad field (JSON Schema + cross-field checks)."""
     import jsonschema
 
+    bad = _non_finite(doc)
+    if bad is not None:  # NaN passes JSON Schema's minimum/maximum, so check before
+        raise MixFileError(f"{where}: field {_field(bad[0])}: {bad[1]} is not a finite number")
     validator = jsonschema.Draft202012Validator(mix_schema())
     errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
@@ -141,11 +159,8 @@ def validate_document(doc, where: str = "mix document") -> None:
                 msg += f"; known parameters: {', '.join(CHANNEL_SPACE.names)}"
         raise MixFileError(f"{where}: field {_field(e.absolute_path)}: {msg}")
     bank = doc.get("ir_bank", {"generated": {"n": 8, "seed": 0}})
-    n_irs = bank["generated"]["n"] if "generated" in bank else None
+    n_irs = int(bank["generated"]["n"]) if "generated" in bank else None
     for i, t in enumerate(doc["tracks"]):
-        for k, v in t.get("params", {}).items():
-            if isinstance(v, float) and not math.isfinite(v):  # NaN passes JSON Schema's min/max
-                raise MixFileError(f"{where}: field tracks[{i}].params.{k}: {v} is not a finite number")
         ir = t.get("params", {}).get("reverb.ir")
         if n_irs is not None and ir is not None and ir >= n_irs:
             raise MixFileError(f"{where}: field tracks[{i}].params.reverb.ir: {ir} is not in the IR bank "
@@ -216,9 +231,13 @@ class MixDocument:
     @classmethod
     def from_json(cls, d: dict, where: str = "mix document", path: Path | None = None) -> "MixDocument":
         validate_document(d, where)
-        return cls(sample_rate=d["sample_rate"], pan_law=d.get("pan_law", "linear"),
+        bank = d.get("ir_bank", {"generated": {"n": 8, "seed": 0}})
+        if "generated" in bank:  # JSON Schema's "integer" also accepts 8.0: make them ints
+            bank = {"generated": {**bank["generated"], "n": int(bank["generated"]["n"]),
+                                  "seed": int(bank["generated"]["seed"])}}
+        return cls(sample_rate=int(d["sample_rate"]), pan_law=d.get("pan_law", "linear"),
                    order=check_order(d.get("order", ORDERS[0])),
-                   ir_bank=d.get("ir_bank", {"generated": {"n": 8, "seed": 0}}), comment=d.get("comment"),
+                   ir_bank=bank, comment=d.get("comment"),
                    tracks=[TrackEntry(t["file"], dict(t.get("params", {})), t.get("name")) for t in d["tracks"]],
                    path=path)
 
@@ -232,7 +251,7 @@ class MixDocument:
         except (OSError, UnicodeDecodeError) as e:
             raise MixFileError(f"mix document {str(p)!r}: cannot read ({e})") from None
         try:
-            d = json.loads(text, parse_constant=lambda c: _bad_constant(p, c))
+            d = json.loads(text)  # NaN / Infinity literals parse; validation names their field
         except json.JSONDecodeError as e:
             raise MixFileError(f"mix document {str(p)!r}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
         return cls.from_json(d, where=f"mix document {str(p)!r}", path=p)
@@ -255,7 +274,7 @@ class MixDocument:
         g = spec["generated"]
         kw = {k: tuple(g[k]) for k in ("rt60_s", "predelay_ms") if k in g}
         try:
-            return IRBank.generate(self.sample_rate, n=g["n"], seed=g["seed"], **kw)
+            return IRBank.generate(int(self.sample_rate), n=int(g["n"]), seed=int(g["seed"]), **kw)
         except ConsoleError as e:
             raise MixFileError(f"field ir_bank.generated: {e}") from None
 
@@ -267,7 +286,8 @@ class MixDocument:
             f = Path(t.file)
             f = f if f.is_absolute() else base / f
             if not f.is_file():
-                raise MixFileError(f"tracks[{i}].file: audio file {str(f)!r} does not exist")
+                what = "is a folder, not an audio file" if f.is_dir() else "does not exist"
+                raise MixFileError(f"tracks[{i}].file: audio file {str(f)!r} {what}")
             try:
                 data, sr = sf.read(str(f), dtype="float32", always_2d=True)
             except Exception as e:  # soundfile raises its own types
@@ -294,16 +314,15 @@ class MixDocument:
             raise MixFileError(msg) from None
 
     def _render(self, base_dir, pan_law, progress) -> np.ndarray:
+        # a document built in Python has not been through load(): validate it the same way
+        where = "mix document" if self.path is None else f"mix document {str(self.path)!r}"
+        validate_document(json.loads(json.dumps(self.to_json(), allow_nan=True)), where)
         bank = self.build_ir_bank(base_dir)
         space = channel_space(len(bank))
         params = [space.validate(t.params, where=f"tracks[{i}].params.") for i, t in enumerate(self.tracks)]
         audio = self.read_tracks(base_dir)
         return render_mix(audio, params, self.sample_rate, bank, pan_law or self.pan_law, self.order,
                           progress=progress)
-
-
-def _bad_constant(path: Path, c: str):
-    raise MixFileError(f"mix document {str(path)!r}: {c} is not a valid number")
 
 
 def check_published_schema() -> bool:

@@ -279,7 +279,8 @@ def sample_channel_params(rng: np.random.Generator, processors=PROCESSORS,
 
 
 def markdown_table(space: ParameterSpace = CHANNEL_SPACE) -> str:
-    """The parameter table of notes/README-console.md: ``python -m dmcdata.console.params``."""
+    """The parameter table of the README: ``python -c "from dmcdata.console.params import markdown_table;
+    print(markdown_table())"``."""
     lines = ["| # | name | unit | min | max | default (neutral) | distribution | meaning |",
              "|---|---|---|---|---|---|---|---|"]
     for i, p in enumerate(space.params):

@@ -91,10 +91,27 @@ def rng_for(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key)))
 
 
+def _demo_roots(out: Path) -> set:
+    """Dataset folders that ``DIR/demo_corpus.json`` says an earlier ``dmcdata demo`` wrote."""
+    try:
+        roots = json.loads((out / MARKER).read_text(encoding="utf-8")).get("roots", {})
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {d for d in roots if d in DATASETS} if isinstance(roots, dict) else set()
+
+
 def _prepare(out: Path, only: tuple, overwrite: bool) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise DemoError(f"--out {str(out)!r} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DemoError(f"--out {str(out)!r}: cannot create the output folder ({e.strerror or e})") from None
     marker = out / MARKER
-    busy = [out / d for d in only if (out / d).exists() and any((out / d).iterdir())]
+    for d in only:
+        if (out / d).exists() and not (out / d).is_dir():
+            raise DemoError(f"{out / d} exists and is not a folder; refusing to replace it")
+    busy = [out / d for d in only if (out / d).is_dir() and any((out / d).iterdir())]
     if not busy:
         return
     if not overwrite:
@@ -102,17 +119,26 @@ def _prepare(out: Path, only: tuple, overwrite: bool) -> None:
                         f"(only folders written by an earlier `dmcdata demo` are removed)")
     if not marker.is_file():
         raise DemoError(f"{busy[0]} exists but {marker} does not: not a demo corpus, refusing to delete it")
+    ours = _demo_roots(out)
+    foreign = [d for d in busy if d.name not in ours]
+    if foreign:
+        raise DemoError(f"{foreign[0]} exists but {marker} does not list it as written by `dmcdata demo`; "
+                        f"refusing to delete it")
     for d in busy:
         shutil.rmtree(d)
 
 
 def _write_marker(out: Path, cfg: DemoConfig, renderer: str, complete: bool) -> None:
+    """``DIR/demo_corpus.json``. ``roots`` lists every dataset folder a ``dmcdata demo`` wrote here
+    (this run's and earlier runs' that still exist): ``--overwrite`` deletes only those."""
     from dmcdata.shards import write_atomic
+
+    written = set(cfg.only) | {d for d in _demo_roots(out) if (out / d).is_dir()}
 
     doc = {"what": "dmc demo corpus (procedural; not real recordings)", "complete": complete,
            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
            "renderer": renderer, "sample_rate": 44100,
-           "roots": {d: d for d in cfg.only},
+           "roots": {d: d for d in DATASETS if d in written},
            "formats": {"medleydb": "stems/raw mono, mix stereo; 16-bit PCM WAV",
                        "enst-drums": "mics mono, dry_mix/wet_mix stereo; 16-bit PCM WAV",
                        "signaltrain": "mono 32-bit float WAV"}}

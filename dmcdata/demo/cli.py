@@ -66,5 +66,9 @@ def main(args: argparse.Namespace) -> int:
     except DemoError as e:
         print(f"dmcdata demo: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # read-only or full destination: say which file, no traceback
+        where = f" {e.filename!r}" if e.filename else ""
+        print(f"dmcdata demo: error: cannot write{where} under {args.out!r}: {e.strerror or e}", file=sys.stderr)
+        return 2
     print(format_summary(summary, time.perf_counter() - t0))
     return 0

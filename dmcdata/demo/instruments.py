@@ -110,6 +110,8 @@ class NoteRenderer:
                     if f:
                         y[m - f:] *= np.linspace(1.0, 0.0, f, dtype=np.float32)
             i0 = int(round(nt.start * sr))
+            if i0 < 0:  # humanized onset just before t = 0: the part before the buffer is cut
+                y, i0 = y[-i0:], 0
             if i0 >= n_samples or len(y) == 0:
                 continue
             k = min(len(y), n_samples - i0)
