@@ -86,3 +86,11 @@ def test_write_atomic_replaces_whole_file(tmp_path):
     write_atomic(p, b"two")
     assert p.read_bytes() == b"two"
     assert [x.name for x in p.parent.iterdir()] == ["t.bin"]
+
+
+def test_write_atomic_failure_leaves_nothing(tmp_path):
+    target = tmp_path / "taken"
+    target.mkdir()  # os.replace cannot put a file over a folder
+    with pytest.raises(OSError):
+        write_atomic(target, b"data")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"] and not any(target.iterdir())
