@@ -106,14 +106,26 @@ def save_index_file(index: dict, path: str | os.PathLike) -> None:
 class ScannedIndex:
     """Mixin for ``mirdata.core.Dataset`` subclasses whose index comes from a scan.
 
-    Subclasses implement ``_scan(data_home: Path, checksums: bool) -> (index, metadata, problems)``.
+    Subclasses set ``NAME``, ``BIBTEX``, ``LICENSE``, ``TRACK_CLASS`` (and ``MULTITRACK_CLASS``) and
+    implement ``_scan(data_home: Path, checksums: bool) -> (index, metadata, problems)``.
     """
 
+    NAME: str
+    BIBTEX: str
+    LICENSE: str
+    TRACK_CLASS: type
+    MULTITRACK_CLASS: type | None = None
     _scan_result = None
 
-    def _init_scan(self, checksums: bool, index_path: str | None) -> None:
+    def __init__(self, data_home=None, checksums: bool = False, index_path: str | None = None):
+        from mirdata import core
+
         self._checksums = checksums
         self._index_file = index_path
+        super().__init__(data_home=resolve_data_home(self.NAME, data_home), version="default", name=self.NAME,
+                         track_class=self.TRACK_CLASS, multitrack_class=self.MULTITRACK_CLASS,
+                         bibtex=self.BIBTEX, indexes={"default": "scan", "scan": core.Index(f"{self.NAME}_scan.json")},
+                         license_info=self.LICENSE)
 
     def _scan_once(self):
         if self._scan_result is None:

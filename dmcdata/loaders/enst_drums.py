@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mirdata import core
 
-from dmcdata.loaders import AudioFileTrack, Problem, ScannedIndex, file_entry, resolve_data_home
+from dmcdata.loaders import AudioFileTrack, Problem, ScannedIndex, file_entry
 
 NAME = "enst_drums"
 MIC_ORDER = ("kick", "snare", "hi-hat", "overhead_L", "overhead_R", "tom_1", "tom_2", "tom_3")
@@ -115,12 +115,8 @@ class Dataset(ScannedIndex, core.Dataset):
     """ENST-drums, indexed by scanning ``data_home`` (default ``$ENST_DRUMS_PATH`` else
     ``~/mir_datasets/enst_drums``). See :class:`dmcdata.loaders.medleydb.Dataset` for the arguments."""
 
-    def __init__(self, data_home=None, checksums: bool = False, index_path: str | None = None):
-        self._init_scan(checksums, index_path)
-        super().__init__(data_home=resolve_data_home(NAME, data_home), version="default", name=NAME,
-                         track_class=Track, multitrack_class=MultiTrack, bibtex=BIBTEX,
-                         indexes={"default": "scan", "scan": core.Index(f"{NAME}_scan.json")},
-                         license_info=LICENSE)
+    NAME, BIBTEX, LICENSE, TRACK_CLASS = NAME, BIBTEX, LICENSE, Track
+    MULTITRACK_CLASS = MultiTrack
 
     def _scan(self, home: Path, checksums: bool):
         return scan(home, checksums)

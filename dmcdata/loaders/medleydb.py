@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 from mirdata import core
 
-from dmcdata.loaders import AudioFileTrack, LoaderError, Problem, ScannedIndex, file_entry, resolve_data_home
+from dmcdata.loaders import AudioFileTrack, LoaderError, Problem, ScannedIndex, file_entry
 
 NAME = "medleydb"
 ROOTS = ("Audio", "V1", "V2")
@@ -225,12 +225,8 @@ class Dataset(ScannedIndex, core.Dataset):
         index_path: reuse an index written by ``save_index`` instead of scanning
     """
 
-    def __init__(self, data_home=None, checksums: bool = False, index_path: str | None = None):
-        self._init_scan(checksums, index_path)
-        super().__init__(data_home=resolve_data_home(NAME, data_home), version="default", name=NAME,
-                         track_class=Track, multitrack_class=MultiTrack, bibtex=BIBTEX,
-                         indexes={"default": "scan", "scan": core.Index(f"{NAME}_scan.json")},
-                         license_info=LICENSE)
+    NAME, BIBTEX, LICENSE, TRACK_CLASS = NAME, BIBTEX, LICENSE, Track
+    MULTITRACK_CLASS = MultiTrack
 
     def _scan(self, home: Path, checksums: bool):
         return scan(home, checksums)

@@ -19,7 +19,7 @@ import numpy as np
 from mirdata import core
 
 from dmcdata import audio as dmc_audio
-from dmcdata.loaders import Problem, ScannedIndex, file_entry, resolve_data_home
+from dmcdata.loaders import Problem, ScannedIndex, file_entry
 
 NAME = "signaltrain"
 SPLITS = {"Train": "train", "Val": "val", "Test": "test"}
@@ -120,12 +120,7 @@ class Dataset(ScannedIndex, core.Dataset):
     """SignalTrain LA2A, indexed by scanning ``data_home`` (default ``$SIGNALTRAIN_PATH`` else
     ``~/mir_datasets/signaltrain``). See :class:`dmcdata.loaders.medleydb.Dataset` for the arguments."""
 
-    def __init__(self, data_home=None, checksums: bool = False, index_path: str | None = None):
-        self._init_scan(checksums, index_path)
-        super().__init__(data_home=resolve_data_home(NAME, data_home), version="default", name=NAME,
-                         track_class=Track, multitrack_class=None, bibtex=BIBTEX,
-                         indexes={"default": "scan", "scan": core.Index(f"{NAME}_scan.json")},
-                         license_info=LICENSE)
+    NAME, BIBTEX, LICENSE, TRACK_CLASS = NAME, BIBTEX, LICENSE, Track
 
     def _scan(self, home: Path, checksums: bool):
         return scan(home, checksums)
