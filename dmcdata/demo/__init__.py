@@ -69,6 +69,13 @@ class DatasetSummary:
     wall_s: float = 0.0
     detail: str = ""
 
+    def add(self, written, audio_seconds: float) -> None:
+        """Count one written item (a song, take or pair) with its files, bytes and seconds of audio."""
+        self.items += 1
+        self.files += len(written.files)
+        self.bytes += written.bytes
+        self.audio_seconds += audio_seconds
+
 
 @dataclass
 class DemoSummary:
@@ -182,10 +189,7 @@ def write_demo(out, cfg: DemoConfig | None = None, overwrite: bool = False, prog
                 n_stems = int(rng.integers(cfg.min_stems, cfg.max_stems + 1))
                 bar.set_postfix_str(f"medleydb song {i + 1}/{cfg.songs}")
                 r = medleydb.write_song(rng, out / "medleydb", n_stems, cfg.song_seconds, R, bank, taken)
-                ds.items += 1
-                ds.files += len(r.files)
-                ds.bytes += r.bytes
-                ds.audio_seconds += r.seconds
+                ds.add(r, r.seconds)
                 stems.append(r.n_stems)
                 bar.update(1)
             ds.detail = f"{ds.items} songs, {min(stems)}-{max(stems)} stems each"
@@ -200,10 +204,7 @@ def write_demo(out, cfg: DemoConfig | None = None, overwrite: bool = False, prog
                     bar.set_postfix_str(f"enst drummer_{d} take {i}")
                     r = enst.write_take(rng_for(cfg.seed, 1, d, i), out / "enst-drums", d, i, cfg.enst_seconds,
                                         R, bank, tuning, gains)
-                    ds.items += 1
-                    ds.files += len(r.files)
-                    ds.bytes += r.bytes
-                    ds.audio_seconds += r.seconds
+                    ds.add(r, r.seconds)
                     bar.update(1)
             ds.detail = f"3 drummers x {cfg.enst_takes} take(s), drummer_1 without tom_3"
             ds.wall_s = time.perf_counter() - t0
@@ -220,10 +221,7 @@ def write_demo(out, cfg: DemoConfig | None = None, overwrite: bool = False, prog
                     setting = settings[split][j % len(settings[split])]
                     r = signaltrain.write_pair(rng_for(cfg.seed, 2, 1, pair_id), out / "signaltrain", split,
                                                pair_id, setting, cfg.signaltrain_seconds, R)
-                    ds.items += 1
-                    ds.files += len(r.files)
-                    ds.bytes += r.bytes
-                    ds.audio_seconds += 2 * r.seconds
+                    ds.add(r, 2 * r.seconds)  # input and target
                     pair_id += 1
                     bar.update(1)
             ds.detail = "pairs Train/Val/Test = " + "/".join(str(counts[s]) for s in signaltrain.SPLITS)
