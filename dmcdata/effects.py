@@ -131,8 +131,8 @@ class EffectConfig:
                 raise EffectError(f"ir_bank.generated: unknown field(s) {sorted(unknown)} (known: n, seed)")
             g.setdefault("n", 8)
             g.setdefault("seed", 0)
-            if int(g["n"]) < 1:
-                raise EffectError(f"ir_bank.generated.n must be >= 1, got {g['n']!r}")
+            if not 1 <= int(g["n"]) <= console.ir.MAX_GENERATED_IRS:
+                raise EffectError(f"ir_bank.generated.n must be in 1..{console.ir.MAX_GENERATED_IRS}, got {g['n']!r}")
             set_("ir_bank", {"generated": {"n": int(g["n"]), "seed": int(g["seed"])}})
         else:
             set_("ir_bank", {"folder": str(bank["folder"])})

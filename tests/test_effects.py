@@ -33,6 +33,10 @@ def test_presets_and_parsing():
         EffectConfig(order="random")
     with pytest.raises(EffectError, match="ir_bank"):
         EffectConfig(ir_bank={"download": "x"})
+    for n in (0, 1025):
+        with pytest.raises(EffectError, match=r"ir_bank.generated.n must be in 1\.\.1024"):
+            EffectConfig(ir_bank={"generated": {"n": n, "seed": 0}})
+    assert EffectConfig(ir_bank={"generated": {"n": 1024}}).ir_bank == {"generated": {"n": 1024, "seed": 0}}
 
 
 @pytest.mark.parametrize("order,n", [("static", 25), ("variable", 31)])
