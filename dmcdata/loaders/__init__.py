@@ -19,11 +19,12 @@ are kept out of the index and listed in ``dataset.problems`` as :class:`Problem`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from dmcdata.shards import file_digest
 
 ENV_VARS = {"medleydb": "MEDLEYDB_PATH", "enst_drums": "ENST_DRUMS_PATH", "signaltrain": "SIGNALTRAIN_PATH"}
 
@@ -71,12 +72,9 @@ class AudioFileTrack:
         return dmc_audio.read_segment(self.audio_path, start, frames)
 
 
-def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def md5_file(path: str | os.PathLike) -> str:
+    """md5 of a file, as mirdata indexes record it."""
+    return file_digest(path, "md5")
 
 
 def file_entry(data_home: Path, path: Path, checksums: bool) -> list:
