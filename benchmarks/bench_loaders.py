@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     from dmcdata.effects import EffectConfig
     from dmcdata.streaming import EffectDataset, MultitrackDataset, StreamingLoader
     from dmcdata.streaming.shardlist import Slot
-    from dmcmodels.tcn import TCN
+    from dmcmodels.models.tcn import TCN
 
     torch.set_num_threads(1)
     tmp = tempfile.TemporaryDirectory() if args.workdir is None else None

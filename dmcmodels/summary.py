@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def tcn_rows(sample_rate: float = 44100.0, cond_dim: int = 25) -> list[dict]:
-    from dmcmodels.tcn import TCN, count_parameters
+    from dmcmodels.models.tcn import TCN, count_parameters
 
     rows = []
     for stacks in (1, 2, 3):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dmcmodels.film import FiLM
-from dmcmodels.tcn import TCN, center_crop, count_parameters
+from dmcmodels.models.film import FiLM
+from dmcmodels.models.tcn import TCN, center_crop, count_parameters
 
 
 def _small(**kw):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dmcmodels.film import FiLM, FiLMGenerator
+from dmcmodels.models.film import FiLM, FiLMGenerator
 
 
 def center_crop(x: torch.Tensor, length: int) -> torch.Tensor:
