@@ -16,6 +16,8 @@ One output sample (numpy float32), identical fields in both modes:
   seed, config, mix_with=partner)`` rebuilds it, the patch being frames ``start:start+n`` of
   dry ``member`` and the partner those from ``mix_start`` of ``mix_member``; shards mode: the
   seed stored in the JSON, member "" and start -1)
+- ``pan_law`` the pan law the target was rendered with ("linear" or "constant_power"; what a
+  trainer needs to take the pan back out of the stereo target)
 
 In generate mode the example seed is ``key_seed(seed, epoch, key, member, start)``, so an
 example's content does not depend on the number of ranks or workers. The "mix two samples"
@@ -92,14 +94,16 @@ class EffectDataset(ShardStream):
         if x.ndim != 1 or y.shape != (2, x.shape[0]) or p.ndim != 1:
             raise SampleDecodeError(f"{key}: shapes input {x.shape}, target {y.shape}, params {p.shape}; "
                                     f"expected (n,), (2, n), (P,)")
-        seed = -1
+        seed, pan_law = -1, "linear"
         if "json" in members:
             try:
-                seed = int(json.loads(members["json"]).get("seed", -1))
+                doc = json.loads(members["json"])
+                seed = int(doc.get("seed", -1))
+                pan_law = str(doc.get("pan_law", "linear"))
             except (ValueError, TypeError, AttributeError):
                 seed = -1
         return {"key": key, "input": x[None], "target": y, "params": p, "seed": seed, "member": "",
-                "start": -1, "mix_member": "", "mix_start": -1}
+                "start": -1, "mix_member": "", "mix_start": -1, "pan_law": pan_law}
 
     # -- generate mode ----------------------------------------------------------------------
     def _generate_items(self, key, members):
@@ -146,4 +150,4 @@ class EffectDataset(ShardStream):
                 "target": np.asarray(ex["target"], np.float32), "params": np.asarray(ex["params"], np.float32),
                 "seed": int(ex["seed"]), "member": member, "start": int(start),
                 "mix_member": "" if partner is None else partner[2],
-                "mix_start": -1 if partner is None else int(partner[1])}
+                "mix_start": -1 if partner is None else int(partner[1]), "pan_law": self.config.pan_law}
