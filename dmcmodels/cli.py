@@ -8,6 +8,9 @@ from dmcdata.cli import run
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("dmcmodels.summary", "print each model's parameter count and receptive field"),
+    "train": ("dmcmodels.training.cli", "train a model (effect channel, la2a) into a run folder; resumable, torchrun-ready"),
+    "eval": ("dmcmodels.evaluation.cli", "evaluate a trained effect / la2a model against baselines: tables + examples"),
+    "process": ("dmcmodels.process", "run a trained effect model over a whole audio file in blocks"),
 }
 
 

@@ -47,9 +47,14 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def weights_digest(model: torch.nn.Module) -> str:
-    """sha256 of every parameter and buffer, in state_dict order (identical replicas → equal digests)."""
+    """sha256 of every parameter, in order (identical replicas → equal digests).
+
+    Buffers (BatchNorm running statistics) are left out on purpose: each rank updates its own in
+    its forward pass and DDP overwrites them with rank 0's at the start of the next one, so rank
+    0's — the ones a checkpoint holds — are the only ones that count.
+    """
     h = hashlib.sha256()
-    for name, t in unwrap(model).state_dict().items():
+    for name, t in unwrap(model).named_parameters():
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()

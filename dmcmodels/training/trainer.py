@@ -192,7 +192,7 @@ def train(cfg: TrainConfig, run: Path, resume: bool = False, progress: bool = Tr
             opt.step()
             step += 1
             win_n += b * world
-            win_loss += float(loss)
+            win_loss += float(loss.detach())
             win_steps += 1
             bar.update(1)
             validated = step % cfg.val_every == 0
