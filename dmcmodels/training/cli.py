@@ -23,6 +23,16 @@ EXAMPLES = """examples:
   torchrun --nproc_per_node 2 -m dmcmodels.cli train effect --train ... --out ...    # DDP, one rank per process
 """
 
+def json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object such as '{\"channels\": 8}'")
+    return value
+
+
 # option -> (TrainConfig field, type, help); defaults come from TrainConfig
 OPTIONS = {
     "--train": ("train", str, "DATA to train on: a build or synth-chain folder, a manifest.parquet, or shard URLs "
@@ -31,7 +41,7 @@ OPTIONS = {
     "--select": ("select", str, "pandas query on the training manifest, e.g. \"n_tracks <= 8 and split == 'train'\""),
     "--val-select": ("val_select", str, "pandas query on the validation manifest"),
     "--model": ("model", str, f"network: {', '.join(MODEL_NAMES)} (default tcn-10)"),
-    "--model-args": ("model_args", json.loads, "JSON object of constructor overrides, e.g. '{\"channels\": 8}'"),
+    "--model-args": ("model_args", json_object, "JSON object of constructor overrides, e.g. '{\"channels\": 8}'"),
     "--loss": ("loss", str, "training loss: l1, mrstft, l1+mrstft (default l1, the thesis')"),
     "--lr": ("lr", float, "Adam learning rate (default 3e-4)"),
     "--batch-size": ("batch_size", int, "examples per step and rank (default 8)"),
@@ -47,12 +57,15 @@ OPTIONS = {
     "--processors": ("processors", lambda s: [p for p in s.split(",") if p],
                      "on-the-fly examples: comma list of processors with random settings (default all)"),
     "--pan-law": ("pan_law", str, "on-the-fly examples: linear or constant_power (default linear)"),
+    "--sample-rate": ("sample_rate", int, "on-the-fly examples: sample rate of the dry audio in Hz (default 44100)"),
     "--mixup-alpha": ("mixup_alpha", float, "la2a: Beta(a, a) mixup of pairs (default 0.2; 0 turns it off)"),
     "--seed": ("seed", int, "seed of the model init and of every data choice (default 0)"),
     "--workers": ("num_workers", int, "DataLoader worker processes per rank (default 1)"),
     "--device": ("device", str, "auto, cpu or cuda (default auto: cuda when available)"),
     "--threads": ("threads", int, "torch intra-op threads (default: torch's choice)"),
     "--log-every": ("log_every", int, "steps between rows of metrics.csv (default 10)"),
+    "--max-bad-steps": ("max_bad_steps", int, "consecutive batches with a non-finite loss or gradient (each "
+                                              "skipped and counted) that stop the run (default 10)"),
 }
 BUDGET_FIELDS = {"max_steps", "max_minutes"}  # what --resume may change
 

@@ -44,6 +44,7 @@ class TrainConfig:
     order: str = "static"                   # generate mode: "static" | "variable"
     processors: list[str] | None = None     # generate mode: processors with random settings (None = all)
     pan_law: str = "linear"                 # generate mode
+    sample_rate: int = 44100                # generate mode: the dry audio's rate (what the model runs at)
     mixup_alpha: float | None = 0.2         # la2a: Beta(α, α) mixup (None = off)
     seed: int = 0
     num_workers: int = 1
@@ -61,7 +62,7 @@ class TrainConfig:
         if self.kind not in KINDS:
             raise ConfigError(f"unknown trainer kind {self.kind!r}; known: {list(KINDS)}")
         positive = {"batch_size": self.batch_size, "val_every": self.val_every, "val_examples": self.val_examples,
-                    "lr": self.lr, "log_every": self.log_every, "max_bad_steps": self.max_bad_steps}
+                    "lr": self.lr, "sample_rate": self.sample_rate, "log_every": self.log_every, "max_bad_steps": self.max_bad_steps}
         for k in ("max_steps", "max_minutes", "patch_seconds", "mixup_alpha", "threads"):
             if getattr(self, k) is not None:
                 positive[k] = getattr(self, k)
@@ -73,6 +74,12 @@ class TrainConfig:
                 raise ConfigError(f"--{k.replace('_', '-')} must be >= 0, got {getattr(self, k)!r}")
         if not 0 < self.lr_factor < 1:
             raise ConfigError(f"lr_factor must be in (0, 1), got {self.lr_factor!r}")
+        from dmcmodels.models import MODEL_NAMES
+
+        if self.model not in MODEL_NAMES:
+            raise ConfigError(f"unknown --model {self.model!r}; known: {', '.join(MODEL_NAMES)}")
+        if not isinstance(self.model_args, dict):
+            raise ConfigError(f"--model-args must be a JSON object, got {self.model_args!r}")
         if self.order not in ("static", "variable"):
             raise ConfigError(f"--order must be static or variable, got {self.order!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):

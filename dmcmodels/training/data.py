@@ -59,8 +59,12 @@ def manifest_url(spec: list[str]) -> str | None:
     return join_url(folder, MANIFEST_NAME)
 
 
-def split_selection(spec: list[str], split: str, selection: str | None) -> str | None:
-    """The selection to use: the user's, else ``split == '<split>'`` when DATA's manifest has splits."""
+def split_selection(spec: list[str], split: str, selection: str | None, strict: bool = True) -> str | None:
+    """The selection to use: the user's, else ``split == '<split>'`` when DATA's manifest has splits.
+
+    A manifest without any row of ``split`` raises when ``strict`` (validation data taken from the
+    training DATA, test data for an evaluation), else selects everything (DATA given for this role).
+    """
     if selection is not None:
         return selection
     url = manifest_url(spec)
@@ -73,8 +77,10 @@ def split_selection(spec: list[str], split: str, selection: str | None) -> str |
     if "split" not in df.columns:
         return None
     if not (df["split"] == split).any():
+        if not strict:
+            return None
         raise DataError(f"{url}: no sample in split {split!r} (splits: {sorted(df['split'].unique())}); "
-                        f"pass --val DATA or a selection")
+                        f"pass other DATA or a selection (--select / --val)")
     return f"split == '{split}'"
 
 
@@ -123,7 +129,7 @@ def make_dataset(cfg: TrainConfig, spec: list[str], selection: str | None, *, tr
     from dmcdata.streaming import EffectDataset, PairedDataset
 
     kind = shard_kind(spec)
-    patch = cfg.patch_seconds or auto_patch_seconds(receptive_field)
+    patch = cfg.patch_seconds or auto_patch_seconds(receptive_field, cfg.sample_rate)
     common = dict(selection=selection, seed=cfg.seed + (0 if train else 7919), shuffle_shards=train,
                   item_shuffle_buffer=cfg.item_shuffle_buffer if train else 0, rank=rank, world_size=world_size)
     if cfg.kind == "la2a":
@@ -134,7 +140,7 @@ def make_dataset(cfg: TrainConfig, spec: list[str], selection: str | None, *, tr
     if kind == "synth":
         return EffectDataset(source(spec), mode="shards", **common)
     try:
-        econf = EffectConfig(patch_seconds=patch, order=cfg.order, pan_law=cfg.pan_law,
+        econf = EffectConfig(sample_rate=cfg.sample_rate, patch_seconds=patch, order=cfg.order, pan_law=cfg.pan_law,
                              processors=tuple(cfg.processors) if cfg.processors else EffectConfig().processors,
                              augment=AugmentConfig() if train else AugmentConfig(enabled=False))
     except EffectError as e:

@@ -21,6 +21,7 @@ Under torchrun every rank runs this loop on its own shards; only rank 0 writes f
 from __future__ import annotations
 
 import csv
+import json
 import math
 import random
 import resource
@@ -37,7 +38,7 @@ from dmcmodels.models import build_model, count_parameters
 from dmcmodels.models.tcn import center_crop
 from dmcmodels.training import checkpoint as ckpt
 from dmcmodels.training import distributed as dist
-from dmcmodels.training.config import TrainConfig
+from dmcmodels.training.config import ConfigError, TrainConfig
 from dmcmodels.training.data import DataError, collect, make_dataset, split_selection
 
 METRICS_FILE = "metrics.csv"
@@ -115,9 +116,12 @@ def train(cfg: TrainConfig, run: Path, resume: bool = False, progress: bool = Tr
         torch.set_num_threads(cfg.threads)
     task = cfg.task
     # the receptive field (for the default patch length) does not depend on the conditioning size
-    rf = build_model(cfg.model, 1, **cfg.model_args).receptive_field
+    try:
+        rf = build_model(cfg.model, 1, **cfg.model_args).receptive_field
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"--model {cfg.model} --model-args {json.dumps(cfg.model_args)}: {e}") from None
     val_spec = cfg.val or cfg.train
-    val_sel = split_selection(val_spec, "val", cfg.val_select)
+    val_sel = split_selection(val_spec, "val", cfg.val_select, strict=cfg.val is None)
     if cfg.val is None and val_sel is None:
         raise DataError(f"{cfg.train[0]} has no 'val' split in its manifest: pass --val DATA")
     val = collect(make_dataset(cfg, val_spec, val_sel, train=False, receptive_field=rf, rank=0, world_size=1),
@@ -130,7 +134,7 @@ def train(cfg: TrainConfig, run: Path, resume: bool = False, progress: bool = Tr
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg.lr_factor,
                                                        patience=cfg.lr_patience)
-    train_ds = make_dataset(cfg, cfg.train, split_selection(cfg.train, "train", cfg.select), train=True,
+    train_ds = make_dataset(cfg, cfg.train, split_selection(cfg.train, "train", cfg.select, strict=False), train=True,
                             receptive_field=rf)
     loader = StreamingLoader(train_ds, batch_size=cfg.batch_size, num_workers=cfg.num_workers, drop_last=True)
     step, best, bad_vals, skipped, bad_run = 0, math.inf, 0, 0, 0
