@@ -112,6 +112,29 @@ def test_longer_input_cropped_equals_shorter_centred_sub_input():
     assert _start(m, n) == int(center_crop(pos, m.output_length(n))[0, 0, 0])
 
 
+def test_block_processing_with_hops_of_the_stride_equals_one_shot():
+    """The recipe in the docs: hop H a multiple of the stride, block input valid_length(H), keep the
+    first H outputs of each block → the same samples as one pass over the whole input."""
+    m = _eval64(10)
+    torch.manual_seed(11)
+    N = 3000
+    x = torch.randn(1, 1, N, dtype=torch.float64)
+    c = torch.randn(1, 3, dtype=torch.float64)
+    full = m(x, c)[0, 0]
+    p_full = _start(m, N)
+    H = 2 * m.stride
+    n = m.valid_length(H)
+    pieces, b = [], 0
+    while b * H + n <= N:
+        pieces.append(m(x[..., b * H:b * H + n], c)[0, 0, :H])
+        b += 1
+    blocks = torch.cat(pieces)
+    p_blocks = _start(m, n)  # input position of blocks[0]
+    lo, hi = max(p_full, p_blocks), min(p_full + len(full), p_blocks + len(blocks))
+    assert hi - lo > N // 2
+    torch.testing.assert_close(blocks[lo - p_blocks:hi - p_blocks], full[lo - p_full:hi - p_full], rtol=0, atol=1e-12)
+
+
 def test_output_depends_only_on_inputs_within_the_receptive_field():
     m = _eval64(5)
     rf = m.receptive_field
