@@ -36,15 +36,9 @@ class ProcessError(ValueError):
 def block_geometry(model, block: int) -> tuple[int, int, int]:
     """(window input length n, hop, left pad) for output blocks of about ``block`` samples."""
     stride = model_stride(model)
-    rf = model.receptive_field
-    n = max(int(block), 1) + rf - 1
-    if hasattr(model, "valid_length"):
-        n = model.valid_length(max(int(block), 1))
-    m = model.output_length(n)
-    hop = m - m % stride
-    if hop < 1:
-        raise ProcessError(f"block of {block} samples is too short for this model (stride {stride})")
-    surplus = n - m
+    hop = max(1, math.ceil(int(block) / stride)) * stride  # window starts stay on the model's grid
+    n = model.valid_length(hop) if hasattr(model, "valid_length") else hop + model.receptive_field - 1
+    surplus = n - model.output_length(n)
     return n, hop, surplus - surplus // 2
 
 
