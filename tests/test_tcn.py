@@ -151,3 +151,15 @@ def test_summary_cli_rejects_bad_numbers(capsys):
     for bad in (["--cond-dim", "0"], ["--sample-rate", "-1"]):
         assert main(["summary", *bad]) == 2
         assert bad[0] in capsys.readouterr().err
+
+
+def test_input_skip_starts_as_the_identity_and_learns_from_there():
+    torch.manual_seed(0)
+    m = TCN(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True)
+    x, c = torch.randn(2, 1, 64), torch.rand(2, 25) * 2 - 1
+    y = m(x, c)
+    assert torch.equal(y, center_crop(x, y.shape[-1]))
+    assert count_parameters(m) == count_parameters(TCN(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8))
+    loss = (y - 0.5 * center_crop(x, y.shape[-1])).pow(2).mean()
+    loss.backward()
+    assert m.output.weight.grad.abs().sum() > 0  # the zero-initialised output conv gets a gradient

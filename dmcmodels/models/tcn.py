@@ -18,6 +18,10 @@ time an optimizer step took g_i' past 1 — it starts on that edge — or below 
 
 crop() takes the centre of x_i to h's length. Skip connections: every block's output, centre
 cropped to the final length, is summed; a 1×1 Conv1d maps the sum to one output channel.
+Optional dry path (``input_skip=True``; not in the thesis): y = output(Σ skips) + crop(x), with
+the output conv initialised to zero, so an untrained model is exactly the identity and training
+only has to learn what the processors change. The thesis' TCN is ``input_skip=False`` (default).
+
 Receptive field r = 1 + Σ_i (k − 1)·d_i = 1 + (k − 1)·(2^n_blocks − 1)·stacks
 (k = 15, 10 blocks: 1 + 14·1023·stacks samples = 324.8 / 649.5 / 974.3 ms at 44.1 kHz).
 """
@@ -64,11 +68,13 @@ class TCN(nn.Module):
 
     Parameters: n_blocks per stack (dilations 1, 2, …, 2^(n_blocks−1)), kernel_size, channels
     (conv width), cond_dim (25 static order, 31 variable order), stacks, film_hidden /
-    film_embed (generator MLP widths and the size of the global (γ, β) embedding).
+    film_embed (generator MLP widths and the size of the global (γ, β) embedding), input_skip
+    (add the centre-cropped input to the output; zero-initialised output conv).
     """
 
     def __init__(self, n_blocks: int = 10, kernel_size: int = 15, channels: int = 32, cond_dim: int = 25,
-                 stacks: int = 1, film_hidden: tuple[int, ...] = (128, 256), film_embed: int = 128):
+                 stacks: int = 1, film_hidden: tuple[int, ...] = (128, 256), film_embed: int = 128,
+                 input_skip: bool = False):
         super().__init__()
         if n_blocks < 1 or stacks < 1 or kernel_size < 1 or channels < 1:
             raise ValueError("n_blocks, stacks, kernel_size and channels must all be >= 1")
@@ -82,6 +88,10 @@ class TCN(nn.Module):
                 blocks.append(TCNBlock(in_ch, channels, kernel_size, 2 ** n, film_embed))
         self.blocks = nn.ModuleList(blocks)
         self.output = nn.Conv1d(channels, 1, kernel_size=1)
+        self.input_skip = bool(input_skip)
+        if self.input_skip:
+            nn.init.zeros_(self.output.weight)
+            nn.init.zeros_(self.output.bias)
 
     @property
     def receptive_field(self) -> int:
@@ -104,12 +114,14 @@ class TCN(nn.Module):
             raise ValueError(f"batch sizes differ: audio {x.shape[0]}, conditioning {cond.shape[0]}")
         embedding = self.generator(cond)
         out_len = self.output_length(x.shape[-1])
+        dry = center_crop(x, out_len) if self.input_skip else None
         skips = None
         for block in self.blocks:
             x = block(x, embedding)
             s = center_crop(x, out_len)
             skips = s if skips is None else skips + s
-        return self.output(skips)
+        y = self.output(skips)
+        return y + dry if dry is not None else y
 
 
 def count_parameters(model: nn.Module) -> int:
