@@ -1,8 +1,8 @@
 """``dmcmodels train KIND``: train a model into a run folder (the project's one trainer convention).
 
-KIND: ``effect`` — a neural console channel (EQ → compressor → reverb, conditioned on the 25/31
-normalized parameters; gain, polarity and pan applied exactly, see :mod:`dmcmodels.tasks`);
-``la2a`` — the SignalTrain LA-2A compressor, conditioned on its two knobs.
+KIND: effect — a neural console channel (EQ → compressor → reverb, conditioned on the 25/31
+normalized parameters; gain, polarity and pan applied exactly: dmcmodels/tasks.py);
+la2a — the SignalTrain LA-2A compressor, conditioned on its two knobs.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ OPTIONS = {
     "--val-select": ("val_select", str, "pandas query on the validation manifest"),
     "--model": ("model", str, f"network: {', '.join(MODEL_NAMES)} (default tcn-10)"),
     "--model-args": ("model_args", json_object, "JSON object of constructor overrides, e.g. '{\"channels\": 8}'"),
-    "--loss": ("loss", str, "training loss: l1, mrstft, l1+mrstft (default l1, the thesis')"),
+    "--loss": ("loss", str, "training loss: l1, mrstft, l1+mrstft, stereo-mrstft (default l1, the thesis')"),
     "--lr": ("lr", float, "Adam learning rate (default 3e-4)"),
     "--batch-size": ("batch_size", int, "examples per step and rank (default 8)"),
     "--max-steps": ("max_steps", int, "stop after this many optimizer steps (default: no limit)"),
@@ -73,20 +73,23 @@ BUDGET_FIELDS = {"max_steps", "max_minutes"}  # what --resume may change
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.description = (__doc__ or "").strip()
+    parser.description = (__doc__ or "").strip().replace("``", "")
     parser.add_argument("kind", choices=sorted(KINDS), help="what to train")
     parser.add_argument("--out", required=True, help="run folder (config.json, checkpoints/, metrics.csv)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out exactly where its last checkpoint stopped "
                              "(its config.json is used; only --max-steps / --max-minutes may change)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--compile", dest="compile", action="store_const", const=True, default=argparse.SUPPRESS,
+                        help="torch.compile the model (slower start, faster steps; see the README's speed figures)")
     for flag, (field, typ, help_text) in OPTIONS.items():
         kw = {"nargs": "+"} if field in ("train", "val") else {}
         parser.add_argument(flag, dest=field, type=typ, default=argparse.SUPPRESS, help=help_text, **kw)
 
 
 def _given(args) -> dict:
-    return {f: getattr(args, f) for f, *_ in OPTIONS.values() if hasattr(args, f)}
+    fields = [f for f, *_ in OPTIONS.values()] + ["compile"]
+    return {f: getattr(args, f) for f in fields if hasattr(args, f)}
 
 
 def config_from_args(args) -> TrainConfig:

@@ -53,6 +53,7 @@ class TrainConfig:
     log_every: int = 10
     max_bad_steps: int = 10                 # consecutive non-finite steps that stop the run
     threads: int | None = None              # torch intra-op threads (None: torch's default)
+    compile: bool = False                   # torch.compile the model for training (see benchmarks/bench_train.py)
 
     @property
     def task(self) -> str:
@@ -80,6 +81,15 @@ class TrainConfig:
             raise ConfigError(f"unknown --model {self.model!r}; known: {', '.join(MODEL_NAMES)}")
         if not isinstance(self.model_args, dict):
             raise ConfigError(f"--model-args must be a JSON object, got {self.model_args!r}")
+        from dmcmodels.losses import LOSSES
+
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown --loss {self.loss!r}; known: {', '.join(LOSSES)}")
+        if self.loss == "stereo-mrstft":
+            raise ConfigError("--loss stereo-mrstft needs a stereo output; effect and la2a models are mono "
+                              "(use l1, mrstft or l1+mrstft)")
+        if self.pan_law not in ("linear", "constant_power"):
+            raise ConfigError(f"--pan-law must be linear or constant_power, got {self.pan_law!r}")
         if self.order not in ("static", "variable"):
             raise ConfigError(f"--order must be static or variable, got {self.order!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):

@@ -88,6 +88,20 @@ def forward_loss(model, loss_fn, task: str, batch: dict) -> tuple[torch.Tensor, 
     return loss_fn(out, center_crop(y, out.shape[-1])), x.shape[0]
 
 
+def train_step(net, params, opt, loss_fn, task: str, batch: dict) -> tuple[torch.Tensor, int, bool]:
+    """One optimizer step: (loss, batch size, applied). Not applied when the gradient norm is not
+    finite (the same decision on every rank: DDP all-reduces the gradients before the norm)."""
+    loss, b = forward_loss(net, loss_fn, task, batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(params, math.inf)
+    if not torch.isfinite(norm):
+        opt.zero_grad(set_to_none=True)
+        return loss.detach(), b, False
+    opt.step()
+    return loss.detach(), b, True
+
+
 @torch.no_grad()
 def validate(model, loss_fn, task: str, val: dict, batch_size: int, dev: torch.device) -> float:
     model.eval()
@@ -175,28 +189,25 @@ def train(cfg: TrainConfig, run: Path, resume: bool = False, progress: bool = Tr
     win_t, win_n, win_loss, win_steps = time.monotonic(), 0, 0.0, 0
     rate, stop = 0.0, ""
     net.train()
+    params = list(model.parameters())
+    fwd = torch.compile(net) if cfg.compile else net
     while not stop:
         got_batch = False
         for batch in loader:
             got_batch = True
-            loss, b = forward_loss(net, loss_fn, task, to_device(batch, dev))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf)
-            if not torch.isfinite(norm):
+            loss, b, applied = train_step(fwd, params, opt, loss_fn, task, to_device(batch, dev))
+            if not applied:
                 skipped += 1
                 bad_run += 1
-                opt.zero_grad(set_to_none=True)
                 if bad_run >= cfg.max_bad_steps:
                     kept = f"the last good checkpoint is {last_path}" if last_path.exists() else "no checkpoint was written yet"
                     raise TrainingError(f"{bad_run} batches in a row gave a non-finite loss or gradient at step "
                                         f"{step}; stopping ({kept})")
                 continue
             bad_run = 0
-            opt.step()
             step += 1
             win_n += b * world
-            win_loss += float(loss.detach())
+            win_loss += float(loss)
             win_steps += 1
             bar.update(1)
             validated = step % cfg.val_every == 0
