@@ -159,7 +159,9 @@ def test_input_skip_starts_as_the_identity_and_learns_from_there():
     x, c = torch.randn(2, 1, 64), torch.rand(2, 25) * 2 - 1
     y = m(x, c)
     assert torch.equal(y, center_crop(x, y.shape[-1]))
-    assert count_parameters(m) == count_parameters(TCN(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8))
+    plain = TCN(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8)
+    assert count_parameters(m) == count_parameters(plain) + 8 + 1  # the dry-gain Linear(8, 1)
     loss = (y - 0.5 * center_crop(x, y.shape[-1])).pow(2).mean()
     loss.backward()
     assert m.output.weight.grad.abs().sum() > 0  # the zero-initialised output conv gets a gradient
+    assert m.dry_gain.weight.grad.abs().sum() > 0 and m.dry_gain.bias.grad.item() > 0  # and the dry level

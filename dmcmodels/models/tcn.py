@@ -18,9 +18,13 @@ time an optimizer step took g_i' past 1 — it starts on that edge — or below 
 
 crop() takes the centre of x_i to h's length. Skip connections: every block's output, centre
 cropped to the final length, is summed; a 1×1 Conv1d maps the sum to one output channel.
-Optional dry path (``input_skip=True``; not in the thesis): y = output(Σ skips) + crop(x), with
-the output conv initialised to zero, so an untrained model is exactly the identity and training
-only has to learn what the processors change. The thesis' TCN is ``input_skip=False`` (default).
+Optional conditioned dry path (``input_skip=True``; not in the thesis):
+
+    y = a(c) · crop(x) + output(Σ skips),     a(c) = 1 + w·e(c) + b   (e: the FiLM embedding)
+
+with w, b and the output conv initialised to zero, so an untrained model is exactly the identity;
+a(c) learns the level of the dry signal from the settings (a dry/wet-style gain) and the
+convolutions what the processors change. The thesis' TCN is ``input_skip=False`` (default).
 
 Receptive field r = 1 + Σ_i (k − 1)·d_i = 1 + (k − 1)·(2^n_blocks − 1)·stacks
 (k = 15, 10 blocks: 1 + 14·1023·stacks samples = 324.8 / 649.5 / 974.3 ms at 44.1 kHz).
@@ -90,8 +94,9 @@ class TCN(nn.Module):
         self.output = nn.Conv1d(channels, 1, kernel_size=1)
         self.input_skip = bool(input_skip)
         if self.input_skip:
-            nn.init.zeros_(self.output.weight)
-            nn.init.zeros_(self.output.bias)
+            self.dry_gain = nn.Linear(film_embed, 1)
+            for t in (self.output.weight, self.output.bias, self.dry_gain.weight, self.dry_gain.bias):
+                nn.init.zeros_(t)
 
     @property
     def receptive_field(self) -> int:
@@ -121,7 +126,9 @@ class TCN(nn.Module):
             s = center_crop(x, out_len)
             skips = s if skips is None else skips + s
         y = self.output(skips)
-        return y + dry if dry is not None else y
+        if dry is None:
+            return y
+        return y + (1.0 + self.dry_gain(embedding))[:, :, None] * dry
 
 
 def count_parameters(model: nn.Module) -> int:
