@@ -8,6 +8,10 @@ from dmcdata.cli import run
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("dmcmodels.summary", "print each model's parameter count and receptive field"),
+    "weights": ("dmcmodels.judge.weights_cli", "fetch the pretrained MTT_vgg / MSD_vgg weights (musicnn 0.1.0 wheel) as torch"),
+    "tag": ("dmcmodels.judge.tag_cli", "print the top music tags of audio files (MTT_vgg / MSD_vgg)"),
+    "fad": ("dmcmodels.judge.fad_cli", "Fréchet distance (FD, FD-infinity) between two sets of audio files"),
+    "listen": ("dmcmodels.judge.listen.cli", "build an APE-style listening-test page; analyse its ratings"),
 }
 
 
