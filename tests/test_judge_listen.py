@@ -145,6 +145,11 @@ def test_page_in_headless_chromium(tmp_path):
             time.sleep(0.2)
         (path,) = downloads.glob("*.csv")
         plan = browser.execute_script("return state.plan")
+        browser.find_element(By.ID, "reset").click()  # the next listener on this machine
+        browser.switch_to.alert.accept()
+        browser.refresh()
+        assert browser.find_element(By.ID, "listener").is_displayed()
+        assert not browser.find_element(By.ID, "test").is_displayed()
     finally:
         browser.quit()
     rows = list(csv.DictReader(path.open(newline="")))
