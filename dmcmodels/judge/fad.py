@@ -129,22 +129,22 @@ def embed_files(paths, model: str = "mtt_vgg", cache: str | os.PathLike | None =
     under another name are not embedded twice. ``per_file=True`` returns the list of per-file arrays.
     Raises ``FrontendError`` (naming the file) for unusable audio, ``WeightsError`` without weights.
     """
+    import io
+
     from dmcdata.shards import file_digest, write_atomic
+    from dmcmodels.judge.frontend import FrontendError
     from dmcmodels.judge.infer import analyse_file
     from dmcmodels.judge.weights import load_model
 
     paths = [Path(p) for p in paths]
-    net = None
-    out = []
     iterator = paths
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(paths, desc=f"embedding ({model})", unit="file")
+    net, out = None, []
     for path in iterator:
         if not path.is_file():
-            from dmcmodels.judge.frontend import FrontendError
-
             raise FrontendError(f"{path}: no such file")
         cached = embedding_cache_path(file_digest(path), model, cache)
         if cached.is_file():
@@ -153,8 +153,6 @@ def embed_files(paths, model: str = "mtt_vgg", cache: str | os.PathLike | None =
             if net is None:
                 net, _ = load_model(model, cache)
             emb = analyse_file(net, path)["embedding"].astype(np.float32)
-            import io
-
             buf = io.BytesIO()
             np.save(buf, emb)
             write_atomic(cached, buf.getvalue())

@@ -67,6 +67,8 @@ def main(args: argparse.Namespace) -> int:
     for name in sets:
         print(f"{name}: {len(sets[name])} files, {len(emb[name])} patches")
     print(f"FD ({args.model}) = {fd:.4f}")
+    if inf is None and not args.no_inf:
+        print("FD-inf: skipped (it needs at least 3 generated patches)")
     if inf is not None:
         print(f"FD-inf ({args.model}) = {inf.value:.4f}  (fit over {len(inf.sizes)} subset sizes "
               f"{inf.sizes[0]}-{inf.sizes[-1]} of the generated patches, slope {inf.slope:.2f})")

