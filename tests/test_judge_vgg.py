@@ -90,3 +90,7 @@ def test_tag_cli_json(judge_cache, tmp_path, capsys):  # noqa: F811
     assert np.abs(taggram - ref).max() < 1e-4
     top = doc["labels"][int(ref.mean(axis=0).argmax())]
     assert f"(3 patches of 2.99 s): {top} " in printed
+    (tmp_path / "junk.wav").write_bytes(b"RIFF junk")
+    assert cli(["tag", str(tmp_path / "junk.wav"), "--cache", str(judge_cache)]) == 2
+    err = capsys.readouterr().err
+    assert "junk.wav: cannot read audio" in err and "Traceback" not in err
