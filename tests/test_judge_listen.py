@@ -217,6 +217,9 @@ def test_analyse_against_scipy_and_thesis_table_shape(tmp_path, capsys):
     pngs = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert pngs == ["boxplot_excerpt_passage_one.png", "boxplot_excerpt_passage_two.png", "boxplot_overall.png"]
     assert (tmp_path / "out" / "boxplot_overall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    an.analyse(files[::-1], tmp_path / "again")  # same ratings, files in another order: same bytes
+    for name in pngs + ["conover.csv"]:
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
     assert cli(["listen", "analyse", *map(str, files), "--p-adjust", "none"]) == 0
     assert "Kruskal-Wallis H = " in capsys.readouterr().out
     # the same methods rated alike: nothing is rejected

@@ -47,7 +47,9 @@ def read_ratings(paths) -> pd.DataFrame:
         frames.append(df)
     if not frames:
         raise RatingsError("no ratings files given")
-    data = pd.concat(frames, ignore_index=True)
+    # one row order whatever the order of the files: the same ratings give the same bytes
+    data = pd.concat(frames, ignore_index=True).sort_values(["excerpt", "method", "listener"], kind="stable",
+                                                            ignore_index=True)
     dup = data.duplicated(["listener", "excerpt", "method"], keep=False)
     if dup.any():
         r = data[dup].iloc[0]
