@@ -11,6 +11,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("dmcmodels.training.cli", "train a model (effect channel, la2a) into a run folder; resumable, torchrun-ready"),
     "eval": ("dmcmodels.evaluation.cli", "evaluate a trained effect / la2a model against baselines: tables + examples"),
     "process": ("dmcmodels.process", "run a trained effect model over a whole audio file in blocks"),
+    "weights": ("dmcmodels.judge.weights_cli", "fetch the pretrained MTT_vgg / MSD_vgg weights (musicnn 0.1.0 wheel) as torch"),
+    "tag": ("dmcmodels.judge.tag_cli", "print the top music tags of audio files (MTT_vgg / MSD_vgg)"),
+    "fad": ("dmcmodels.judge.fad_cli", "Fréchet distance (FD, FD-infinity) between two sets of audio files"),
+    "listen": ("dmcmodels.judge.listen.cli", "build an APE-style listening-test page; analyse its ratings"),
 }
 
 
