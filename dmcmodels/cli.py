@@ -8,6 +8,7 @@ from dmcdata.cli import run
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("dmcmodels.summary", "print each model's parameter count and receptive field"),
+    "fit": ("dmcmodels.fit", "recover a mix's console settings from its stems (gradient descent through the exact twin)"),
 }
 
 

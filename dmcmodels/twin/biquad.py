@@ -27,12 +27,12 @@ import numpy as np
 import torch
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def cascade_forward(x, sos, states):
     """x (B, n) float64, sos (B, K, 5) [b0, b1, b2, a1, a2] → states (B, K + 1, n); states[:, K] = y."""
     n_b, n = x.shape
     k = sos.shape[1]
-    for b in numba.prange(n_b):
+    for b in range(n_b):
         for t in range(n):
             states[b, 0, t] = x[b, t]
         for j in range(k):
@@ -50,12 +50,12 @@ def cascade_forward(x, sos, states):
     return states
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def cascade_backward(gy, sos, states, gx, gsos):
     """Adjoint of :func:`cascade_forward`: gy (B, n) → gx (B, n), gsos (B, K, 5)."""
     n_b, n = gy.shape
     k = sos.shape[1]
-    for b in numba.prange(n_b):
+    for b in range(n_b):
         g = gy[b].copy()
         u = np.empty(n)
         for j in range(k - 1, -1, -1):

@@ -39,11 +39,11 @@ _DB = 20.0 / math.log(10.0)
 _LN10_20 = math.log(10.0) / 20.0
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def detector_forward(xl, alpha_a, alpha_r, y, attack):
     """xl (B, n) float64 → y (B, n) and attack (B, n) uint8 (1 where the attack branch ran)."""
     n_b, n = xl.shape
-    for b in numba.prange(n_b):
+    for b in range(n_b):
         aa = alpha_a[b]
         ar = alpha_r[b]
         prev = 0.0
@@ -60,11 +60,11 @@ def detector_forward(xl, alpha_a, alpha_r, y, attack):
     return y
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def detector_backward(g, xl, y, attack, alpha_a, alpha_r, gxl, galpha):
     """Adjoint of :func:`detector_forward`: g (B, n) → gxl (B, n), galpha (B, 2) = (∂α_A, ∂α_R)."""
     n_b, n = g.shape
-    for b in numba.prange(n_b):
+    for b in range(n_b):
         aa = alpha_a[b]
         ar = alpha_r[b]
         lam = 0.0
