@@ -20,6 +20,7 @@ per-track increment from the short runs, the same for memory.
 
     flock /tmp/dmc-cpu.lock python benchmarks/bench_twin.py
     python benchmarks/bench_twin.py --tracks 16 64 --seconds 5 --rounds 3 --tcn-tracks 1 2 --tcn-seconds 1
+    python benchmarks/bench_twin.py --exactness 20     # twin vs console, 6 orders x 2 pan laws
 """
 
 from __future__ import annotations
@@ -124,6 +125,38 @@ def child_console(tracks: int, seconds: float, rounds: int) -> dict:
     return {"time_s": float(np.median(times)), "times_s": times, "peak_mb": _peak_mb(), "base_mb": base}
 
 
+def exactness(n_channels: int, seconds: float, precision: str = "auto") -> int:
+    """Twin vs ``ChannelStrip.process``: max |difference| / peak over random channels, 6 orders x 2 laws."""
+    import numpy as np
+    import torch
+
+    from dmcdata.console import ORDERS, PAN_LAWS, ChannelStrip, IRBank, sample_channel_params
+    from dmcmodels.twin import ChannelTwin
+
+    bank = IRBank.generate(SR)
+    n = int(seconds * SR)
+    print(f"exactness: {n_channels} random channels per order and pan law, {seconds:g} s of noise with a swell "
+          f"(random level -30..0 dBFS), float32 audio, twin precision {precision!r}; error = max |twin - console| / console peak")
+    print(f"{'order':<34}{'pan law':<16}{'max':>10}{'median':>10}")
+    worst = []
+    for order in ORDERS:
+        for law in PAN_LAWS:
+            rng = np.random.default_rng(1000 * ORDERS.index(order) + PAN_LAWS.index(law))
+            strip, twin = ChannelStrip(SR, bank, law, order), ChannelTwin(SR, bank, law, order, precision=precision)
+            params = [sample_channel_params(rng) for _ in range(n_channels)]
+            env = np.sin(np.linspace(0, 3 * np.pi, n)) ** 2 + 1e-3
+            xs = (rng.standard_normal((n_channels, n)) * env * 10 ** rng.uniform(-1.5, 0, (n_channels, 1))).astype(np.float32)
+            out = twin(torch.from_numpy(xs), twin.vector(params)).numpy()
+            errs = []
+            for i, p in enumerate(params):
+                ref = strip.process(xs[i], p)
+                errs.append(float(np.max(np.abs(out[i].astype(np.float64) - ref)) / np.max(np.abs(ref))))
+            worst += errs
+            print(f"{' -> '.join(order):<34}{law:<16}{max(errs):>10.2e}{np.median(errs):>10.2e}")
+    print(f"all {len(worst)} channels: max {max(worst):.2e}, median {np.median(worst):.2e} (goal: < 1e-5)")
+    return 0
+
+
 CHILDREN = {"twin": child_twin, "tcn": child_tcn, "console": child_console}
 
 
@@ -147,8 +180,24 @@ def main(argv=None) -> int:
                     help="two track counts TCN-20 is run at, at --tcn-seconds, to measure the cost of one more track")
     ap.add_argument("--tcn-seconds", type=float, default=1.0, help="audio length of those two short TCN-20 runs")
     ap.add_argument("--tcn-rounds", type=int, default=1, help="timed rounds per TCN-20 measurement")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads in every measurement (default: torch's)")
+    ap.add_argument("--exactness", type=int, default=0, metavar="N",
+                    help="instead: compare the twin with the console on N random channels per order and pan law")
+    ap.add_argument("--precision", default="auto", choices=("auto", "console", "float64"),
+                    help="the twin's precision for --exactness (auto = console for float32 audio)")
     ap.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        os.environ["DMC_BENCH_THREADS"] = str(args.threads)
+    elif os.environ.get("DMC_BENCH_THREADS"):
+        import torch
+
+        torch.set_num_threads(int(os.environ["DMC_BENCH_THREADS"]))
+    if args.exactness:
+        return exactness(args.exactness, 1.0, args.precision)
     if args.child:
         print(json.dumps(CHILDREN[args.child](args.tracks[0], args.seconds, args.rounds)))
         return 0
