@@ -10,9 +10,9 @@ mix, by gradient descent through the exact differentiable twin (:mod:`dmcmodels.
    the mix this *is* the minimiser of the waveform error (exact up to the mix's quantisation).
 2. **the processors** (``--processors``, default EQ, compressor, reverb), with gain and pan
    refined: Adam on loss = stereo sum/difference MR-STFT (:func:`dmcmodels.losses.stereo_mr_stft`)
-   + ``--wave-weight`` · ESR (waveform error energy / mix energy), over the first ``--seconds`` of
-   the song (the console's processors are causal and start from silence, so an excerpt from the
-   start is exact), from ``--starts`` starting points run together as one batch (start 0 a
+   + ``--wave-weight`` · ESR (waveform error energy / mix energy), over an excerpt of ``--seconds``
+   (the window where the quietest track is loudest, after ``--warmup`` seconds the twin runs
+   through so the processors are in their state), from ``--starts`` starting points run together as one batch (start 0 a
    neutral-ish engineer's guess, the others random perturbations of it); the best start wins.
    Frequencies, Q and times are optimised in the log-frequency parametrisation
    (:func:`dmcmodels.twin.log_to_linear`); the compressor's hard knee gets the soft-knee surrogate
@@ -57,6 +57,7 @@ class FitConfig:
 
     processors: tuple = PROCESSOR_CHOICES
     seconds: float = 4.0
+    warmup: float = 1.0
     starts: int = 3
     steps: int = 200
     lr: float = 0.03
@@ -143,9 +144,33 @@ def _trainable_columns(names: list[str], processors) -> list[int]:
     return cols
 
 
+def choose_excerpt(stems: np.ndarray, sample_rate: int, seconds: float, warmup: float) -> tuple[int, int, int]:
+    """(start, loss_start, stop) samples of the excerpt the processors are fitted on.
+
+    The window of ``seconds`` where the quietest track is loudest (so every track that plays at all
+    plays in it), preceded by up to ``warmup`` seconds that the twin runs through (so the
+    compressors, EQ and reverbs are in their state) but the loss ignores. A window at the very
+    start needs no warm-up: the console starts from silence.
+    """
+    n = stems.shape[1]
+    m = min(n, int(round(seconds * sample_rate)))
+    hop = max(1, int(0.25 * sample_rate))
+    if m >= n:
+        return 0, 0, n
+    c = np.concatenate([np.zeros((stems.shape[0], 1)), np.cumsum(stems.astype(np.float64) ** 2, axis=1)], axis=1)
+    starts = np.arange(0, n - m + 1, hop)
+    energy = c[:, starts + m] - c[:, starts]                      # (T, windows)
+    active = energy.max(axis=1) > 0
+    score = np.log10(energy[active] + 1e-20).min(axis=0) if active.any() else np.zeros(len(starts))
+    t0 = int(starts[int(np.argmax(score))])
+    w = min(t0, int(round(warmup * sample_rate)))
+    return t0 - w, t0, t0 + m
+
+
 def gradient_fit(stems: np.ndarray, mix: np.ndarray, sample_rate: int, bank, init: list[dict], cfg: FitConfig,
-                 progress=None) -> tuple[list[dict], dict]:
-    """Stage 2 on the excerpt ``stems`` (T, m), ``mix`` (2, m); returns (params, info)."""
+                 progress=None, loss_start: int = 0) -> tuple[list[dict], dict]:
+    """Stage 2 on the excerpt ``stems`` (T, m), ``mix`` (2, m), the loss on samples
+    ``loss_start:``; returns (params, info)."""
     import torch
 
     from dmcmodels.losses import esr, stereo_mr_stft
@@ -174,7 +199,7 @@ def gradient_fit(stems: np.ndarray, mix: np.ndarray, sample_rate: int, bank, ini
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.lr * 0.05)
     X = torch.from_numpy(np.asarray(stems, np.float64)).repeat(S, 1)  # (S·T, m)
     # the loss runs in float32 (2.5x faster than float64; the twin and its gradients stay float64)
-    target = torch.from_numpy(np.asarray(mix, np.float32)).unsqueeze(0).expand(S, 2, m)
+    target = torch.from_numpy(np.asarray(mix[:, loss_start:], np.float32)).unsqueeze(0).expand(S, 2, m - loss_start)
     ir_col = st.index["reverb.ir"]
     history = []
 
@@ -189,7 +214,7 @@ def gradient_fit(stems: np.ndarray, mix: np.ndarray, sample_rate: int, bank, ini
             else:
                 weights = torch.softmax(logits, dim=-1).reshape(S * T, n_irs)
         v = log_to_linear(Uf.reshape(S * T, -1), st)
-        pred = twin(X, v, ir_weights=weights).reshape(S, T, 2, m).sum(dim=1).to(torch.float32)
+        pred = twin(X, v, ir_weights=weights).reshape(S, T, 2, m).sum(dim=1)[..., loss_start:].to(torch.float32)
         loss_s = stereo_mr_stft(pred, target, reduction="none") + cfg.wave_weight * esr(pred, target, reduction="none")
         return loss_s, v
 
@@ -250,11 +275,12 @@ def fit_mix(stems: np.ndarray, mix: np.ndarray, sample_rate: int, bank, cfg: Fit
     info = {"stage1": "least squares (gain, polarity, pan)"}
     processors = [p for p in cfg.processors if p not in ("gain", "pan")]
     if processors and cfg.steps > 0:
-        m = min(n, int(round(cfg.seconds * sample_rate)))
-        init = _initial_guess(stems[:, :m], params, space, cfg.processors)
-        params, info2 = gradient_fit(stems[:, :m], mix[:, :m], sample_rate, bank, init, cfg, progress)
+        a, b, c = choose_excerpt(stems, sample_rate, cfg.seconds, cfg.warmup)
+        init = _initial_guess(stems[:, b:c], params, space, cfg.processors)
+        params, info2 = gradient_fit(stems[:, a:c], mix[:, a:c], sample_rate, bank, init, cfg, progress, b - a)
         info.update(info2)
-        info["excerpt_s"] = m / sample_rate
+        info["excerpt_s"] = [round(b / sample_rate, 3), round(c / sample_rate, 3)]
+        info["warmup_s"] = round((b - a) / sample_rate, 3)
     strip = ChannelStrip(sample_rate, bank, cfg.pan_law, cfg.order)
     contrib = np.stack([strip.process(stems[i], params[i]) for i in range(len(params))])
     render = contrib.sum(axis=0)
@@ -268,9 +294,9 @@ def fit_mix(stems: np.ndarray, mix: np.ndarray, sample_rate: int, bank, cfg: Fit
         import torch
 
         from dmcmodels.losses import stereo_mr_stft
-        m = int(round(info["excerpt_s"] * sample_rate))
-        report["mr_stft_excerpt"] = round(float(stereo_mr_stft(torch.from_numpy(render[None, :, :m]).double(),
-                                                               torch.from_numpy(mix[None, :, :m]).double())), 5)
+        b, c = (int(round(t * sample_rate)) for t in info["excerpt_s"])
+        report["mr_stft_excerpt"] = round(float(stereo_mr_stft(torch.from_numpy(render[None, :, b:c]).double(),
+                                                               torch.from_numpy(mix[None, :, b:c]).double())), 5)
     return FitResult(params, report)
 
 
@@ -401,7 +427,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--processors", default=",".join(d.processors),
                    help=f"comma-separated processors to fit, from {','.join(PROCESSOR_CHOICES)} (the others stay neutral)")
     p.add_argument("--seconds", type=float, default=d.seconds,
-                   help="length of the excerpt (from the start of the song) the processors are fitted on")
+                   help="length of the excerpt the processors are fitted on (the window where the quietest track is loudest)")
+    p.add_argument("--warmup", type=float, default=d.warmup,
+                   help="seconds before the excerpt the twin runs through but the loss ignores (processor state)")
     p.add_argument("--starts", type=int, default=d.starts, help="starting points optimised together; the best is kept")
     p.add_argument("--steps", type=int, default=d.steps, help="Adam steps for the processors (0: gain and pan only)")
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate, in normalized units (range = 2)")
@@ -431,7 +459,7 @@ def _config(args) -> FitConfig:
 
     if order not in ORDERS:
         raise FitError(f"--order {args.order!r} must be a permutation of eq,compressor,reverb")
-    return FitConfig(processors=procs, seconds=args.seconds, starts=args.starts, steps=args.steps, lr=args.lr,
+    return FitConfig(processors=procs, seconds=args.seconds, warmup=args.warmup, starts=args.starts, steps=args.steps, lr=args.lr,
                      wave_weight=args.wave_weight, knee_db=args.knee_db, seed=args.seed, pan_law=args.pan_law,
                      order=order).check()
 
