@@ -389,10 +389,11 @@ def fit_song(stems_dir: str, mix_path: str, out: str, cfg: FitConfig, bank_spec:
 
 
 def compare_with_truth(params: list[dict], truth_path: str, files: list[Path]) -> dict:
-    """Per parameter: the absolute errors |fitted − true| over the tracks.
+    """Per parameter: the absolute errors |fitted − true| over the tracks, and the true values.
 
     A stem is matched to the truth's track with the same file name (MedleyDB: <Song>_STEM_01.wav),
     or else to the track whose ``name`` is the stem's file name without suffix (ENST: kick.wav ↔ kick).
+    Returns {"errors": {name: [per track]}, "true": [per track: all 25 values]}.
     """
     from dmcdata.console import CHANNEL_SPACE
     from dmcdata.console.mixfile import MixDocument
@@ -402,14 +403,45 @@ def compare_with_truth(params: list[dict], truth_path: str, files: list[Path]) -
     by_file = {n: t.params for n, t in zip(names, doc.tracks) if names.count(n) == 1}
     by_name = {t.name: t.params for t in doc.tracks if t.name}
     errs: dict = {}
+    trues = []
     for f, p in zip(files, params):
         true = by_file.get(f.name, by_name.get(f.stem))
         if true is None:
             raise FitError(f"--truth {truth_path!r}: no track with file name {f.name!r} or name {f.stem!r}")
         full = CHANNEL_SPACE.validate(true)
+        trues.append(full)
         for name in CHANNEL_SPACE.names:
             errs.setdefault(name, []).append(abs(float(p[name]) - float(full[name])))
-    return errs
+    return {"errors": errs, "true": trues}
+
+
+def _counts(name: str, true: dict) -> bool:
+    """Whether a parameter's error means anything for this true setting (e.g. no IR error without reverb)."""
+    proc = name.split(".")[0]
+    if proc == "compressor" and name != "compressor.makeup_db":
+        return true["compressor.ratio"] > 1.0 or name == "compressor.ratio"
+    if name in ("reverb.ir", "reverb.decay"):
+        return true["reverb.wet"] > 0.0
+    if proc == "eq" and not name.endswith("gain_db"):
+        band = name.rsplit("_", 2)[0] if name.endswith("_freq_hz") else name[: -len("_q")]
+        return true[f"{band}_gain_db"] != 0.0
+    return True
+
+
+def truth_table(reports: list[dict]) -> list[str]:
+    """Markdown rows: per parameter, median / 90th percentile / max |error| over every track of the reports."""
+    from dmcdata.console import CHANNEL_SPACE
+
+    lines = ["| processor | parameter | unit | tracks | median \\|error\\| | 90 % | max |", "|---|---|---|---|---|---|---|"]
+    for name in CHANNEL_SPACE.names:
+        vals = [e for r in reports if "truth" in r
+                for e, true in zip(r["truth"]["errors"][name], r["truth"]["true"]) if _counts(name, true)]
+        if not vals:
+            continue
+        p = CHANNEL_SPACE[name]
+        lines.append(f"| {p.processor} | `{name}` | {p.unit or '–'} | {len(vals)} | {np.median(vals):.3g} | "
+                     f"{np.percentile(vals, 90):.3g} | {max(vals):.3g} |")
+    return lines
 
 
 # -- CLI --------------------------------------------------------------------------------------------
@@ -443,7 +475,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ir-bank-seed", type=int, default=0, help="seed of the generated IR bank")
     p.add_argument("--ir-folder", default=None, help="a folder of IR files instead of the generated bank")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the random starts")
-    p.add_argument("--truth", default=None, help="a known mix document of the same stems: report parameter errors")
+    p.add_argument("--truth", default=None,
+                   help="a known mix document of the same stems: report parameter errors; with a folder of songs, "
+                        "'auto' uses each song's <Song>_MIX_PARAMS.json (the demo corpus has them)")
     p.add_argument("--report", default=None, help="also write the report(s) as JSON here")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per song (songs run in parallel with --workers; on a busy machine 1 is fastest)")
@@ -475,6 +509,15 @@ def find_songs(root: Path) -> list[tuple[str, Path, Path]]:
     return songs
 
 
+def _auto_truth(truth: str | None, mix: Path, name: str) -> str | None:
+    if truth is None:
+        return None
+    if truth != "auto":
+        raise FitError("--truth with a folder of songs must be 'auto' (each song's <Song>_MIX_PARAMS.json)")
+    p = mix.parent / f"{name}_MIX_PARAMS.json"
+    return str(p) if p.is_file() else None
+
+
 def _print_report(r: dict) -> None:
     print(f"{r['mix']}: {r['tracks']} tracks, {r['seconds']:.2f} s -> {r['out']}")
     print(f"  error energy / mix energy: {r['error_db']:.2f} dB (console render of the fit, whole song); "
@@ -483,8 +526,8 @@ def _print_report(r: dict) -> None:
         print(f"  {name:<28} gain {f['gain_db']:+7.2f} dB  pan {f['pan']:.3f}  polarity {f['polarity']}  "
               f"level match {lm:+.2f} dB")
     if "truth" in r:
-        t = r["truth"]
-        print(f"  vs truth: max |gain error| {max(t['gain_db']):.3f} dB, max |pan error| {max(t['pan']):.4f}")
+        t = r["truth"]["errors"]
+        print(f"  vs truth: max |gain error| {max(t['gain_db']):.2g} dB, max |pan error| {max(t['pan']):.2g}")
 
 
 def main(args) -> int:
@@ -514,13 +557,19 @@ def main(args) -> int:
             if out_dir.exists() and not out_dir.is_dir():
                 raise FitError(f"--out {args.out!r} must be a folder when fitting a folder of songs")
             out_dir.mkdir(parents=True, exist_ok=True)
-            jobs = [(str(s), str(m), str(out_dir / f"{name}.json")) for name, s, m in songs]
+            jobs = [(str(s), str(m), str(out_dir / f"{name}.json"), _auto_truth(args.truth, m, name))
+                    for name, s, m in songs]
             reports = _run_songs(jobs, cfg, bank_spec, args)
     except (FitError, ConsoleError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for r in reports:
         _print_report(r)
+    if any("truth" in r for r in reports):
+        print(f"parameter errors over {sum(r['tracks'] for r in reports)} tracks of {len(reports)} song(s) "
+              "(compressor settings only where the true ratio > 1, IR and decay only where wet > 0, "
+              "EQ frequency and Q only where that band's gain is not 0 dB):")
+        print("\n".join(truth_table(reports)))
     if args.report:
         from dmcdata.shards import write_atomic
 
@@ -533,12 +582,12 @@ def _run_songs(jobs, cfg: FitConfig, bank_spec: dict, args) -> list[dict]:
         from tqdm import tqdm
 
         it = jobs if args.no_progress else tqdm(jobs, desc="fit", unit="song", file=sys.stderr)
-        return [fit_song(s, m, o, cfg, bank_spec, None, False, args.threads) for s, m, o in it]
+        return [fit_song(s, m, o, cfg, bank_spec, t, False, args.threads) for s, m, o, t in it]
     from pipelines.ray_runtime import ray_session
 
     with ray_session(args.workers, args.ray_address) as ray:
         task = ray.remote(num_cpus=1, max_retries=1)(fit_song)
-        refs = [task.remote(s, m, o, cfg, bank_spec, None, False, args.threads) for s, m, o in jobs]
+        refs = [task.remote(s, m, o, cfg, bank_spec, t, False, args.threads) for s, m, o, t in jobs]
         out = []
         from tqdm import tqdm
 

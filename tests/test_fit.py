@@ -73,8 +73,13 @@ def test_truth_comparison_and_processor_fit_lowers_the_error(tmp_path):
     gp = json.loads((tmp_path / "gp.rep.json").read_text())
     full = json.loads((tmp_path / "full.rep.json").read_text())
     assert full["error_db"] < gp["error_db"] - 10
-    assert full["truth"]["eq.band1_gain_db"][0] < gp["truth"]["eq.band1_gain_db"][0] / 2
-    assert set(gp["truth"]) >= {"gain_db", "pan", "eq.band1_gain_db"}
+    err_full, err_gp = full["truth"]["errors"], gp["truth"]["errors"]
+    assert err_full["eq.band1_gain_db"][0] < err_gp["eq.band1_gain_db"][0] / 2
+    assert err_gp["eq.band1_gain_db"][0] == pytest.approx(9.0)  # gain/pan only: the band stays flat
+    from dmcmodels.fit import truth_table
+
+    rows = {r.split("`")[1]: r for r in truth_table([full]) if "`" in r}
+    assert "reverb.decay" in rows and "compressor.attack_ms" not in rows  # no compressor in the truth: not counted
 
 
 def test_folder_of_songs_with_ray(tmp_path):
@@ -115,3 +120,15 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     sf.write(tmp_path / "stems" / "c.wav", np.zeros(100, np.float32), 22050)
     assert dmcmodels_main(["fit", str(tmp_path / "stems"), str(tmp_path / "mix.wav"), "--out", str(tmp_path / "o.json")]) == 2
     assert "sample rate" in capsys.readouterr().err
+
+
+def test_excerpt_is_where_every_track_plays():
+    from dmcmodels.fit import choose_excerpt
+
+    n = 10 * SR
+    stems = np.zeros((2, n), np.float32)
+    stems[0] = 0.1
+    stems[1, 6 * SR: 8 * SR] = 0.1  # the second track only plays from 6 s to 8 s
+    a, b, c = choose_excerpt(stems, SR, 2.0, 1.0)
+    assert (b, c) == (6 * SR, 8 * SR) and a == 5 * SR
+    assert choose_excerpt(stems[:, : SR], SR, 2.0, 1.0) == (0, 0, SR)  # shorter than the excerpt: all of it
