@@ -56,9 +56,9 @@ class FitConfig:
     """Options of :func:`fit_mix` (the CLI's flags, same names)."""
 
     processors: tuple = PROCESSOR_CHOICES
-    seconds: float = 4.0
+    seconds: float = 2.0
     warmup: float = 1.0
-    starts: int = 3
+    starts: int = 2
     steps: int = 200
     lr: float = 0.03
     wave_weight: float = 4.0
