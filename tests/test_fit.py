@@ -132,3 +132,15 @@ def test_excerpt_is_where_every_track_plays():
     a, b, c = choose_excerpt(stems, SR, 2.0, 1.0)
     assert (b, c) == (6 * SR, 8 * SR) and a == 5 * SR
     assert choose_excerpt(stems[:, : SR], SR, 2.0, 1.0) == (0, 0, SR)  # shorter than the excerpt: all of it
+
+
+def test_same_seed_same_document_byte_for_byte(tmp_path):
+    _write_song(tmp_path, _stems(SR // 4, seed=3), [{"gain_db": 1.0, "eq.band2_gain_db": 4.0}, {"pan": 0.2}])
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"fit{k}.json"
+        assert dmcmodels_main(["fit", str(tmp_path / "stems"), str(tmp_path / "mix.wav"), "--out", str(out),
+                               "--processors", "gain,pan,eq,compressor", "--steps", "8", "--seconds", "0.25",
+                               "--ir-bank-n", "2", "--no-progress"]) == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
