@@ -352,6 +352,12 @@ def make_bank(args_bank: dict, sample_rate: int):
     return IRBank.generate(sample_rate, n=int(g["n"]), seed=int(g["seed"]))
 
 
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    return lambda it: tqdm(it, desc=desc, unit="step", file=sys.stderr)
+
+
 def fit_song(stems_dir: str, mix_path: str, out: str, cfg: FitConfig, bank_spec: dict, truth: str | None = None,
              show_progress: bool = False, threads: int = 1) -> dict:
     """Fit one song and write its mix document atomically; returns the report (also for Ray tasks)."""
@@ -363,12 +369,7 @@ def fit_song(stems_dir: str, mix_path: str, out: str, cfg: FitConfig, bank_spec:
     out_p = Path(out)
     files, stems, mix, sr = read_song(Path(stems_dir), Path(mix_path))
     bank = make_bank(bank_spec, sr)
-    progress = None
-    if show_progress:
-        from tqdm import tqdm
-
-        def progress(it):
-            return tqdm(it, desc=f"fit {Path(mix_path).stem}", unit="step", file=sys.stderr)
+    progress = _progress_bar(f"fit {Path(mix_path).stem}") if show_progress else None
     res = fit_mix(stems, mix, sr, bank, cfg, progress)
     base = out_p.resolve().parent
     spec = dict(bank_spec)
