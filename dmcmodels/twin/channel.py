@@ -144,6 +144,9 @@ class ChannelTwin(nn.Module):
     def _check(self, x: torch.Tensor, v: torch.Tensor) -> None:
         if x.ndim != 2:
             raise ValueError(f"audio must have shape (tracks, samples), got {tuple(x.shape)}")
+        if x.device.type != "cpu" or v.device.type != "cpu":
+            raise ValueError("the twin runs on the CPU (its recursions are numba kernels): move the audio and "
+                             f"parameters to the CPU (got {x.device} and {v.device})")
         if v.ndim != 2 or v.shape != (x.shape[0], len(self.st)):
             raise ValueError(f"normalized parameters must have shape ({x.shape[0]}, {len(self.st)}), got {tuple(v.shape)}")
 
