@@ -559,19 +559,31 @@ def dataset_card(dataset: str, rows: list[dict], n_shards: int, rejects: list[di
     return "\n".join(lines)
 
 
+def shard_name_pattern(dataset: str) -> str:
+    """Regex of this dataset's shard file names: ``<dataset>-<split>-NNNNNN.tar``."""
+    return rf"{re.escape(dataset)}-(train|val|test)-\d{{6}}\.tar"
+
+
 def clean_stale(out: Path, dataset: str, planned: set[str]) -> list[str]:
-    """Remove leftovers a killed run may leave (``*.partial``) and this dataset's shards/parts not in the plan."""
+    """Remove what a killed run of this build left: its own private temporary files
+    (``<shard|table|card>.<pid>-<hex>.partial``, never any other ``*.partial``) and this dataset's
+    shards/parts that are not in the plan. Only called on a folder whose ``build.json`` is ours."""
+    from dmcdata.shards import own_temp_files
+
     removed = []
-    pat = re.compile(rf"^{re.escape(dataset)}-(train|val|test)-\d{{6}}\.tar$")
-    for p in list(out.glob("*.partial")) + list((out / PARTS_DIR).glob("*.partial")):
+    shard_pat = re.compile(shard_name_pattern(dataset))
+    finals = "|".join(re.escape(n) for n in (*FINAL_FILES, CONFIG_FILE))
+    temps = (own_temp_files(out, rf"{shard_name_pattern(dataset)}|{finals}")
+             + own_temp_files(out / PARTS_DIR, rf"{shard_name_pattern(dataset)}\.json"))
+    for p in temps:
         p.unlink(missing_ok=True)
         removed.append(p.name)
-    for p in out.glob("*.tar"):
-        if pat.match(p.name) and p.name not in planned:
+    for p in sorted(out.glob("*.tar")):
+        if shard_pat.fullmatch(p.name) and p.name not in planned and p.is_file():
             p.unlink()
             removed.append(p.name)
-    for p in (out / PARTS_DIR).glob("*.tar.json"):
-        if p.name[:-5] not in planned:
+    for p in sorted((out / PARTS_DIR).glob("*.tar.json")):
+        if shard_pat.fullmatch(p.name[:-5]) and p.name[:-5] not in planned and p.is_file():
             p.unlink()
             removed.append(p.name)
     return removed
@@ -617,40 +629,53 @@ OPTION_NAMES = {"data_home": "--data-home", "tracks": "--tracks", "max_tracks": 
                 "order": "--order", "codec": "--codec", "sample_rate": "--sample-rate", "silence_db": "--silence-db"}
 
 
+def read_own_config(cpath: Path) -> dict | None:
+    """The ``build.json`` of a dmcdata build, or None when ``cpath`` is not one of ours."""
+    try:
+        old = json.loads(cpath.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(old, dict) or old.get("tool") != "dmcdata build":
+        return None
+    return old
+
+
 def check_out_folder(out: Path, dataset: str, config: dict) -> None:
     """``out`` must be new/empty or hold a build of the same dataset with the same options (resume).
 
-    Anything else (another dataset's build, the same dataset built with other options, a
-    synth-chain folder, stray shards) would be mixed with or overwritten by this build.
+    A folder is ours only if its ``build.json`` says so; anything else that is not empty (a user's
+    files, another dataset's build, the same dataset built with other options, a synth-chain
+    folder) is refused before anything is written or deleted in it.
     """
     if out.exists() and not out.is_dir():
         raise BuildError(f"--out {out} is a file, not a folder")
     if not out.is_dir():
         return
-    cpath = out / CONFIG_FILE
-    shards_there = any(out.glob("*.tar")) or any((out / PARTS_DIR).glob("*.json")) or (out / "manifest.parquet").exists()
-    if cpath.is_file() and not shards_there:
-        return  # e.g. a run that stopped before any shard (all rejected, --strict): nothing to keep or mix
-    if cpath.is_file():
-        try:
-            old = json.loads(cpath.read_text())
-            assert isinstance(old, dict)
-        except (OSError, ValueError, AssertionError):
-            raise BuildError(f"{cpath} is unreadable: delete {out} or use another --out") from None
-        if old.get("dataset") != dataset:
-            raise BuildError(f"{out} holds a build of {old.get('dataset')!r}, not {dataset!r}: use another --out "
-                             f"(one dataset per build folder)")
-        diff = [k for k in sorted(set(old) | set(config)) if old.get(k) != config.get(k)]
-        if diff:
-            what = "; ".join(f"{OPTION_NAMES.get(k, k)} was {old.get(k)!r}, now {config.get(k)!r}" for k in diff)
-            raise BuildError(f"{out} was built with other options ({what}): use another --out, delete {out}, "
-                             f"or rerun with the same options to resume it")
+    try:
+        entries = sorted(p.name for p in out.iterdir())
+    except OSError as e:
+        raise BuildError(f"--out {out}: cannot list the folder ({e.strerror or e})") from None
+    if not entries:
         return
-    ours = [p.name for p in sorted(out.iterdir()) if p.name in FINAL_FILES or p.name == PARTS_DIR
-            or p.suffix == ".tar" or p.name in ("synth_config.json", ".synth-chain")]
-    if ours:
-        raise BuildError(f"{out} already holds {', '.join(ours[:4])}{' ...' if len(ours) > 4 else ''} but no "
-                         f"{CONFIG_FILE} of a dmcdata build: use another --out (or delete {out})")
+    cpath = out / CONFIG_FILE
+    old = read_own_config(cpath) if cpath.is_file() and not cpath.is_symlink() else None
+    if old is None:
+        shown = ", ".join(entries[:4]) + (" ..." if len(entries) > 4 else "")
+        what = (f"its {CONFIG_FILE} is not one of dmcdata build" if cpath.exists()
+                else f"holds no {CONFIG_FILE} of a dmcdata build")
+        raise BuildError(f"--out {out} is not empty ({shown}) and {what}: give a new or empty folder "
+                         f"(nothing in {out} was touched)")
+    shards_there = any(out.glob("*.tar")) or any((out / PARTS_DIR).glob("*.json")) or (out / "manifest.parquet").exists()
+    if not shards_there:
+        return  # e.g. a run that stopped before any shard (all rejected, --strict): nothing to keep or mix
+    if old.get("dataset") != dataset:
+        raise BuildError(f"{out} holds a build of {old.get('dataset')!r}, not {dataset!r}: use another --out "
+                         f"(one dataset per build folder)")
+    diff = [k for k in sorted(set(old) | set(config)) if old.get(k) != config.get(k)]
+    if diff:
+        what = "; ".join(f"{OPTION_NAMES.get(k, k)} was {old.get(k)!r}, now {config.get(k)!r}" for k in diff)
+        raise BuildError(f"{out} was built with other options ({what}): use another --out, delete {out}, "
+                         f"or rerun with the same options to resume it")
 
 
 def guess_layout(home: str) -> str | None:
