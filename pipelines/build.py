@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.ray_runtime import add_ray_arguments, ray_session
+from pipelines.ray_runtime import RayStartError, add_ray_arguments, ray_session
 
 DATASETS = {"medleydb": "medleydb", "enst-drums": "enst_drums", "signaltrain": "signaltrain"}
 SPLITS = ("train", "val", "test")
@@ -899,7 +899,7 @@ def write_reject_table(out: Path, rejects: list[dict]) -> None:
 def main(args) -> int:
     try:
         summary = build(args, getattr(args, "argv", None))
-    except BuildError as e:
+    except (BuildError, RayStartError) as e:
         print(f"dmcdata build: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # e.g. --out not writable, disk full: name the file, no traceback

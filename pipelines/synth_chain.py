@@ -42,7 +42,7 @@ from dmcdata.augment import AugmentConfig
 from dmcdata.effects import (PATCH_PRESETS, EffectConfig, EffectError, decode_mono, dry_member_names, make_example,
                              orders, parameter_space, parse_patch_seconds, parse_processors, patch_starts, rms_db)
 from dmcdata.shards import ShardInfo, ShardWriter, own_temp_files, sha256_file
-from pipelines.ray_runtime import add_ray_arguments
+from pipelines.ray_runtime import RayStartError, add_ray_arguments
 
 SHARD_NAME = "synth-{:06d}.tar"
 KEY = "synth-{:06d}-{:06d}"
@@ -548,7 +548,7 @@ def _dataset_card(cfg: dict, n_shards: int, n_samples: int, total_bytes: int) ->
 def main(args: argparse.Namespace) -> int:
     try:
         return _main(args)
-    except (SynthChainError, EffectError, ValueError) as e:
+    except (SynthChainError, EffectError, ValueError, RayStartError) as e:
         print(f"dmcdata synth-chain: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # an unwritable or full --out, a vanished source: name the file, no traceback
