@@ -77,12 +77,13 @@ POS_INDEX = "__n__"
 class Item:
     """One output-to-be: an id (for seeding), the sample key, and a thunk computing the dict."""
 
-    __slots__ = ("key", "item_id", "thunk")
+    __slots__ = ("key", "item_id", "thunk", "url")
 
-    def __init__(self, key: str, item_id: str, thunk: Callable[[], dict]):
+    def __init__(self, key: str, item_id: str, thunk: Callable[[], dict], url: str = ""):
         self.key = key
         self.item_id = item_id
         self.thunk = thunk
+        self.url = url  # the shard it came from (set by ShardStream), named when the item is skipped
 
 
 class ShardStream(IterableDataset):
@@ -185,7 +186,10 @@ class ShardStream(IterableDataset):
                     raise
                 reader.skip(SkipEvent("sample", url, key, str(e)))
                 continue
-            yield from items
+            for it in items:
+                if not it.url:
+                    it.url = url
+                yield it
 
     def __iter__(self) -> Iterator[dict]:
         return self.iter_slot(self.slot())
@@ -218,7 +222,7 @@ class ShardStream(IterableDataset):
             except SampleDecodeError as e:
                 if self.strict:
                     raise
-                reader.skip(SkipEvent("sample", "", item.key, str(e)))
+                reader.skip(SkipEvent("sample", item.url, item.key, str(e)))
                 continue
             if self.emit_position:
                 out[POS_SLOT] = slot.index

@@ -38,6 +38,12 @@ class SampleDecodeError(ValueError):
     """One sample that cannot be decoded (missing member, undecodable audio); names key and why."""
 
 
+class SampleShapeError(SampleDecodeError):
+    """A sample whose arrays break the dataset's documented shapes (e.g. a 3-channel or empty
+    mix, tracks of different lengths in one batch); names the sample key and the shapes.
+    A :class:`SampleDecodeError`, so non-strict reading skips and counts it like any bad sample."""
+
+
 class ShardSkipWarning(UserWarning):
     """Emitted when a shard or a sample is skipped in non-strict mode."""
 
