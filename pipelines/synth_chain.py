@@ -474,6 +474,9 @@ def check_out_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise SynthChainError(f"--out {out} is a file, not a folder")
     if not out.is_dir():
+        above = next((p for p in out.absolute().parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise SynthChainError(f"--out {out}: {above} is a file, not a folder")
         return
     try:
         entries = sorted(p.name for p in out.iterdir())
@@ -574,6 +577,7 @@ def _main(args: argparse.Namespace) -> int:
         raise SynthChainError(f"--workers must be >= 1, got {args.workers}")
     if args.seed < 0:
         raise SynthChainError(f"--seed must be a non-negative integer, got {args.seed}")
+    check_out_folder(args.out)  # before the source is read: an unusable --out is the first thing said
     config = effect_config_from_args(args)
     parameter_space(config)  # loads the IR bank: a bad --ir-folder fails here, before any output
     shard_paths, keys = resolve_source(args.source, args.source_query)
