@@ -8,6 +8,7 @@ import threading
 import time
 import warnings
 
+import psutil
 import pytest
 
 from dist_worker import write_multitrack_shards
@@ -94,11 +95,11 @@ def test_a_trickling_host_is_stopped_by_the_shard_deadline():
 
 def test_a_stalled_pipe_is_killed_at_the_deadline(tmp_path):
     marker = tmp_path / "still-running"
-    url = f"pipe:sleep 8 && touch {marker}"
+    url = f"pipe:sleep 8.321 && touch {marker}"
     reason, _ = skip_reason(url, deadline=0.5)
     assert reason.startswith("not complete within the deadline of 0.5 s per shard")
-    time.sleep(0.2)
-    assert not marker.exists()
+    left = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "8.321"]]
+    assert left == [] and not marker.exists()  # the whole command was ended, not only its shell
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ import math
 import os
 import re
 import select
+import signal
 import socket
 import subprocess
 import time
@@ -205,7 +206,9 @@ class _PipeStream:
         self.deadline = deadline
         self._deadline_at = _deadline_at(deadline)
         self.got = 0
-        self.proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        # its own process group: a stalled command is ended whole (the shell and what it started)
+        self.proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                                     start_new_session=True)
         self.raw = self.proc.stdout
 
     def read(self, n: int = -1) -> bytes:
@@ -225,8 +228,10 @@ class _PipeStream:
         return len(data)
 
     def _kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         self.proc.wait()
 
     def close(self, check: bool = False) -> None:
