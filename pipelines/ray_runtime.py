@@ -104,8 +104,10 @@ def ray_session(workers: int, address: str | None = None):
     Reuses an instance already initialised in this process (tests do that). Otherwise starts a
     private local one (``address`` None) or joins ``address``.
     """
-    import ray
-
+    with sigint_held() as interrupted:  # some module imported by ray swallows a KeyboardInterrupt
+        import ray
+    if interrupted:
+        raise KeyboardInterrupt
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if ray.is_initialized():

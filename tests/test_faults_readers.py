@@ -34,7 +34,7 @@ def test_render_refuses_truncated_and_empty_tracks(tmp_path, capsys):
         out = tmp_path / f"mix-{bad}"
         assert run(["render", str(doc), "--out", str(out), "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
-        assert f"tracks[1].file" in err and what in err and bad in err, err
+        assert "tracks[1].file" in err and what in err and bad in err, err
         assert len(err.splitlines()) == 1 and not out.exists()
 
 
