@@ -119,12 +119,44 @@ def check_wav_complete(path: str | os.PathLike) -> None:
         raise TruncatedAudioError(f"{path}: truncated: no complete 'data' chunk found in the WAV header")
 
 
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a readable regular file, in words (None if it is one): missing, a
+    broken symlink, a symlink loop, a folder, not a regular file, or not readable."""
+    import errno
+    import stat as stat_mod
+
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"missing audio file (broken symlink to {os.readlink(path)})"
+        return "missing audio file"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symlink loop: the path resolves to itself, not to an audio file"
+        if e.errno == errno.EACCES:
+            return "permission denied: cannot look at the file"
+        return f"cannot look at the file ({e.strerror or e})"
+    if stat_mod.S_ISDIR(st.st_mode):
+        return "is a folder, not an audio file"
+    if not stat_mod.S_ISREG(st.st_mode):
+        return "not a regular file (a device, socket or pipe), not an audio file"
+    if not os.access(path, os.R_OK):
+        return "permission denied: the file is not readable"
+    return None
+
+
 def probe(path: str | os.PathLike) -> AudioInfo:
     """Header facts of ``path``; raises :class:`AudioError` if missing, unreadable or truncated."""
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: missing audio file")
-    check_wav_complete(path)
+    why = file_problem(path)
+    if why is not None:
+        raise AudioError(f"{path}: {why}")
+    try:
+        check_wav_complete(path)
+    except OSError as e:
+        raise AudioError(f"{path}: cannot read the file ({e.strerror or e})") from None
     try:
         info = sf.info(str(path))
     except Exception as e:  # libsndfile's messages vary; name the file

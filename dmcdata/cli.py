@@ -56,12 +56,13 @@ def build_parser(argv: list[str], prog: str = "dmcdata", subcommands: dict | Non
 
 def run(argv: list[str] | None, **parser_kwargs) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv, **parser_kwargs).parse_args(argv)
+    parser = build_parser(argv, **parser_kwargs)
+    args = parser.parse_args(argv)
     args.argv = argv  # the command line as given, for the records a command writes (dataset cards)
     try:
         return int(args._module.main(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C: one line; commands leave nothing a rerun takes as complete
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -4,7 +4,8 @@ A shard is written to a private ``<name>.<pid>-<random>.partial`` file in the de
 and renamed to its final name only once complete and flushed to disk, so a killed job never
 leaves a file that a reader would take as a finished shard, and a task left running by a killed
 job never shares a temporary file with the rerun's task (both write identical bytes; the last
-rename wins). Leftover ``*.partial`` files are garbage that a rerun may delete. Tar headers are normalised (mtime 0, uid/gid 0, no user names,
+rename wins). A rerun deletes only leftovers that carry this exact private pattern
+(:func:`own_temp_files`): a user's ``notes.partial`` beside them is never touched. Tar headers are normalised (mtime 0, uid/gid 0, no user names,
 mode 0644) so that the same samples always give byte-identical shards.
 """
 
@@ -126,6 +127,31 @@ class ShardWriter:
 
 def _private_temp(path: Path) -> Path:
     return path.with_name(f"{path.name}.{os.getpid()}-{os.urandom(4).hex()}{PARTIAL_SUFFIX}")
+
+
+_TEMP_TAIL = re.compile(r"^(?P<final>.+)\.\d+-[0-9a-f]{8}" + re.escape(PARTIAL_SUFFIX) + "$")
+
+
+def temp_target(name: str) -> str | None:
+    """The final file name a private temporary name (``<final>.<pid>-<8 hex>.partial``) stands for."""
+    m = _TEMP_TAIL.match(name)
+    return m.group("final") if m else None
+
+
+def own_temp_files(folder: str | os.PathLike, final_name: re.Pattern | str) -> list[Path]:
+    """The leftover private temporary files in ``folder`` whose final name matches ``final_name``
+    (a regex matched in full): exactly what :class:`ShardWriter` / :func:`write_atomic` of a
+    killed run leave, and nothing else (a user's ``x.partial`` does not have this shape)."""
+    pat = re.compile(final_name) if isinstance(final_name, str) else final_name
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.iterdir()):
+        final = temp_target(p.name)
+        if final is not None and pat.fullmatch(final) and p.is_file() and not p.is_symlink():
+            out.append(p)
+    return out
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:

@@ -41,8 +41,8 @@ import numpy as np
 from dmcdata.augment import AugmentConfig
 from dmcdata.effects import (PATCH_PRESETS, EffectConfig, EffectError, decode_mono, dry_member_names, make_example,
                              orders, parameter_space, parse_patch_seconds, parse_processors, patch_starts, rms_db)
-from dmcdata.shards import PARTIAL_SUFFIX, ShardInfo, ShardWriter, sha256_file
-from pipelines.ray_runtime import add_ray_arguments
+from dmcdata.shards import ShardInfo, ShardWriter, own_temp_files, sha256_file
+from pipelines.ray_runtime import RayStartError, add_ray_arguments
 
 SHARD_NAME = "synth-{:06d}.tar"
 KEY = "synth-{:06d}-{:06d}"
@@ -468,6 +468,32 @@ def run_config(spec: dict) -> dict:
                        "dry_members": len(spec["index"].members), "digest": spec["index"].digest()}}
 
 
+def check_out_folder(out: Path) -> None:
+    """``out`` must be new, empty, or an earlier synth-chain output (its ``synth_config.json``);
+    a folder holding anything else is refused before anything is written or deleted in it."""
+    if out.exists() and not out.is_dir():
+        raise SynthChainError(f"--out {out} is a file, not a folder")
+    if not out.is_dir():
+        above = next((p for p in out.absolute().parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise SynthChainError(f"--out {out}: {above} is a file, not a folder")
+        return
+    try:
+        entries = sorted(p.name for p in out.iterdir())
+    except OSError as e:
+        raise SynthChainError(f"--out {out}: cannot list the folder ({e.strerror or e})") from None
+    if not entries:
+        return
+    try:
+        ours = json.loads((out / CONFIG_FILE).read_text()).get("tool") == "dmcdata synth-chain"
+    except (OSError, ValueError, AttributeError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        shown = ", ".join(entries[:4]) + (" ..." if len(entries) > 4 else "")
+        raise SynthChainError(f"--out {out} is not empty ({shown}) and holds no {CONFIG_FILE} of a synth-chain "
+                              f"run: give a new or empty folder (nothing in {out} was touched)")
+
+
 def _check_or_write_config(out: Path, cfg: dict) -> None:
     from dmcdata.shards import write_atomic
 
@@ -525,8 +551,12 @@ def _dataset_card(cfg: dict, n_shards: int, n_samples: int, total_bytes: int) ->
 def main(args: argparse.Namespace) -> int:
     try:
         return _main(args)
-    except (SynthChainError, EffectError, ValueError) as e:
+    except (SynthChainError, EffectError, ValueError, RayStartError) as e:
         print(f"dmcdata synth-chain: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an unwritable or full --out, a vanished source: name the file, no traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"dmcdata synth-chain: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
 
 
@@ -547,6 +577,7 @@ def _main(args: argparse.Namespace) -> int:
         raise SynthChainError(f"--workers must be >= 1, got {args.workers}")
     if args.seed < 0:
         raise SynthChainError(f"--seed must be a non-negative integer, got {args.seed}")
+    check_out_folder(args.out)  # before the source is read: an unusable --out is the first thing said
     config = effect_config_from_args(args)
     parameter_space(config)  # loads the IR bank: a bad --ir-folder fails here, before any output
     shard_paths, keys = resolve_source(args.source, args.source_query)
@@ -554,7 +585,11 @@ def _main(args: argparse.Namespace) -> int:
     spec = {"config": config, "index": index, "seed": int(args.seed),
             "samples_per_shard": int(args.samples_per_shard), "split": args.split}
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_folder(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SynthChainError(f"--out {out}: cannot create the output folder ({e.strerror or e})") from None
     cfg = run_config(spec)
     _check_or_write_config(out, cfg)
 
@@ -584,8 +619,9 @@ def _main(args: argparse.Namespace) -> int:
             _run_ray(out, todo, spec, args, results, bar)
     gen_s = time.perf_counter() - t_gen
     bar.close()
-    # temporary files a killed run left behind (every shard of this run is now complete)
-    for p in out.glob("synth-*" + PARTIAL_SUFFIX):
+    # this tool's own temporary files a killed run left behind (every shard of this run is now complete);
+    # any other *.partial is not ours and stays
+    for p in own_temp_files(out, r"synth-\d{6}\.tar") + own_temp_files(out / PROGRESS_DIR, r"synth-\d{6}\.tar\.json"):
         p.unlink(missing_ok=True)
 
     infos = [results[i][0] for i in range(args.shards)]

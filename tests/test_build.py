@@ -350,7 +350,7 @@ def test_out_folder_of_another_build_is_refused_and_kept(mdb_build, tmp_path, ca
     # a folder with shards but no build.json (e.g. another tool's output) is refused too
     (work / "build.json").unlink()
     assert again({}) == 2
-    assert "but no build.json of a dmcdata build" in capsys.readouterr().err
+    assert "holds no build.json of a dmcdata build" in capsys.readouterr().err
 
 
 def test_build_json_and_card(mdb_build, mdb_home):

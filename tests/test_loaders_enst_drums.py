@@ -20,6 +20,15 @@ def test_scan_mics_mixes_and_tom3(tmp_path):
     assert all(not v for v in missing.values()) and all(not v for v in invalid.values())
     # accompaniment is not a drum channel
     assert not any("accompaniment" in t for t in ds.track_ids)
+    # a changed file and a deleted one are caught by validate(), each under its own id
+    take = takes["drummer_3"][0]
+    snare = tmp_path / "drummer_3" / "audio" / "snare" / f"{take}.wav"
+    snare.write_bytes(snare.read_bytes()[:-2] + b"\x01\x02")
+    (tmp_path / "drummer_1" / "audio" / "wet_mix" / f"{takes['drummer_1'][1]}.wav").unlink()
+    missing, invalid = ds.validate(verbose=False)
+    assert [p for paths in invalid["tracks"].values() for p in paths] == [str(snare)]
+    assert list(missing["multitracks"]) == [f"drummer_1_{takes['drummer_1'][1]}"]
+    assert not missing["tracks"] and not invalid["multitracks"]
 
 
 def test_take_missing_a_channel_is_a_problem(tmp_path):

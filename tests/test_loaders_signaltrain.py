@@ -16,6 +16,13 @@ def test_pairs_settings_and_own_split(tmp_path):
     assert sr == 44100 and y.dtype.name == "float32"
     missing, invalid = ds.validate(verbose=False)
     assert all(not v for v in missing.values()) and all(not v for v in invalid.values())
+    # a changed target and a deleted input are caught by validate(), under their pair ids
+    target = tmp_path / "SignalTrain_LA2A_Dataset_1.1" / "Test" / "target_6_LA2A_3c__1__75.wav"
+    target.write_bytes(target.read_bytes()[:-4] + b"\x00\x00\x80\x3f")
+    (tmp_path / "SignalTrain_LA2A_Dataset_1.1" / "Val" / "input_5_.wav").unlink()
+    missing, invalid = ds.validate(verbose=False)
+    assert invalid["tracks"] == {"6": [str(target)]}
+    assert list(missing["tracks"]) == ["5"] and missing["tracks"]["5"][0].endswith("Val/input_5_.wav")
 
 
 def test_unpaired_and_unknown_files_are_problems(tmp_path):

@@ -14,6 +14,9 @@ import soundfile as sf
 import torch
 from scipy import stats
 
+from dmcdata import effects
+from dmcdata.console import mixfile
+
 from dist_worker import SR, multitrack_sample, write_multitrack_shards, write_paired_shard
 from dmcdata.shards import ShardWriter
 from dmcdata.streaming import (
@@ -238,7 +241,6 @@ def test_effect_shards_mode_reads_synth_chain_samples(tmp_path):
 
 
 def test_effect_generate_mode_rebuilds_from_seed_and_ignores_topology(mt):
-    effects = pytest.importorskip("dmcdata.effects")
     out, rows, _ = mt
     cfg = effects.EffectConfig(sample_rate=SR, patch_seconds=0.25)
     url = str(out / "medleydb-train-000000.tar")
@@ -279,7 +281,6 @@ def test_effect_generate_mode_rebuilds_from_seed_and_ignores_topology(mt):
 
 
 def test_effect_generate_through_loader(mt):
-    effects = pytest.importorskip("dmcdata.effects")
     out, *_ = mt
     cfg = effects.EffectConfig(sample_rate=SR, patch_seconds=0.25, augment=effects.AugmentConfig.off())
     ds = EffectDataset(str(out / "medleydb-train-000001.tar"), mode="generate", config=cfg, patches_per_track=1)
@@ -292,8 +293,6 @@ def test_effect_generate_through_loader(mt):
 
 def test_on_the_fly_target_equals_dmcdata_render(mt, tmp_path):
     """The loader's target for an example = `dmcdata render` of its input with its named parameters."""
-    effects = pytest.importorskip("dmcdata.effects")
-    mixfile = pytest.importorskip("dmcdata.console.mixfile")
     from dmcdata.cli import main as cli_main
 
     out, *_ = mt

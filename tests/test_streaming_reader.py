@@ -17,7 +17,7 @@ import pytest
 from dist_worker import keep_list, write_multitrack_shards
 from dmcdata.shards import ShardWriter
 from dmcdata.streaming import (
-    MultitrackDataset, ShardReadError, ShardSkipWarning, StreamingLoader, UrlError, expand_urls,
+    AllShardsSkippedError, MultitrackDataset, ShardReadError, ShardSkipWarning, StreamingLoader, UrlError, expand_urls,
 )
 from dmcdata.streaming.reader import iter_tar_members, iter_tar_samples
 from dmcdata.streaming.shardlist import Slot
@@ -158,7 +158,7 @@ def test_skip_counts_reach_the_trainer_from_workers(broken, tmp_path):
         warnings.simplefilter("ignore")
         n = sum(len(b) for b in loader)
     assert loader.skips.shards_skipped == 2  # the truncated one and the missing one
-    assert loader.skips.shards_ok == 0  # only skip events cross the process boundary
+    assert loader.skips.shards_ok == 2  # shards read to their end are reported from the workers too
     reasons = {Path(e.url).name: e.reason for e in loader.skips.events}
     assert "truncated" in reasons["medleydb-train-000001.tar"] and "cannot open" in reasons["missing.tar"]
     assert loader.state_dict()["skips"]["shards_skipped"] == 2
@@ -226,8 +226,8 @@ def test_http_streaming(shards, http_root):
     assert sorted(s["key"] for s in sel.iter_slot(Slot())) == sorted(r["key"] for r in rows if r["n_tracks"] >= 4)
     # 404 is skipped and counted, not retried forever
     missing = MultitrackDataset(f"{http_root}/nope-{{0..1}}.tar", retries=1)
-    with pytest.warns(ShardSkipWarning, match="HTTP 404"):
-        assert list(missing.iter_slot(Slot())) == []
+    with pytest.warns(ShardSkipWarning, match="HTTP 404"), pytest.raises(AllShardsSkippedError, match="HTTP 404"):
+        list(missing.iter_slot(Slot()))  # an epoch of nothing but skipped shards is an error, not 0 samples
     assert missing.skip_log.shards_skipped == 2
     # a connection dropped mid-body is a skipped, counted shard
     cut = MultitrackDataset([f"{http_root}/cut/medleydb-train-000000.tar",

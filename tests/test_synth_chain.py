@@ -180,7 +180,7 @@ def test_resume_after_kill_is_byte_identical(reference, source, tmp_path):
     # a run killed between a shard's rename and its progress record: the rows come from the shard itself
     (out / ".synth-chain" / "synth-000000.tar.json").unlink(missing_ok=True)
     # a half-written shard is only ever a .partial file; plant one to be sure it is not taken as done
-    (out / f"synth-{SHARDS - 1:06d}.tar.partial").write_bytes(b"garbage")
+    (out / f"synth-{SHARDS - 1:06d}.tar.4242-0badcafe.partial").write_bytes(b"garbage")
     assert dmcdata(["synth-chain", "--source", str(source), "--out", str(out), "--workers", "1", *ARGS]) == 0
     assert files(out) == files(reference)
 

@@ -163,8 +163,16 @@ class IRBank:
                        if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file() and not p.name.startswith("."))
         if not files:
             raise ConsoleError(f"IR folder {str(folder)!r} holds no {'/'.join(AUDIO_SUFFIXES)} files")
+        from dmcdata import audio as dmc_audio
+
         irs = []
         for f in files:
+            try:  # the build's completeness checks: a truncated WAV is refused, not used shortened
+                info = dmc_audio.probe(f)
+            except dmc_audio.AudioError as e:
+                raise ConsoleError(f"impulse response {e}") from None
+            if info.frames == 0:
+                raise ConsoleError(f"impulse response {str(f)!r}: empty audio file (0 frames)")
             try:
                 data, sr = sf.read(str(f), dtype="float64", always_2d=True)
             except Exception as e:  # soundfile raises its own types

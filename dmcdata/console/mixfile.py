@@ -279,15 +279,28 @@ class MixDocument:
             raise MixFileError(f"field ir_bank.generated: {e}") from None
 
     def read_tracks(self, base_dir=None) -> list[np.ndarray]:
-        """Every track file as mono float32 (multichannel files are averaged)."""
+        """Every track file as mono float32 (multichannel files are averaged).
+
+        Each file gets the checks ``dmcdata build`` makes (:func:`dmcdata.audio.probe`): a missing,
+        unreadable or truncated file (a WAV header promising more frames than the file holds) and
+        an empty one (0 frames) are refused, never rendered as a shorter or silent mix."""
+        from dmcdata import audio as dmc_audio
+
         base = self._base(base_dir)
         out = []
         for i, t in enumerate(self.tracks):
             f = Path(t.file)
             f = f if f.is_absolute() else base / f
-            if not f.is_file():
-                what = "is a folder, not an audio file" if f.is_dir() else "does not exist"
+            why = dmc_audio.file_problem(f)
+            if why is not None:
+                what = "does not exist" if why == "missing audio file" else why
                 raise MixFileError(f"tracks[{i}].file: audio file {str(f)!r} {what}")
+            try:
+                info = dmc_audio.probe(f)
+            except dmc_audio.AudioError as e:
+                raise MixFileError(f"tracks[{i}].file: {e}") from None
+            if info.frames == 0:
+                raise MixFileError(f"tracks[{i}].file: {str(f)!r} is an empty audio file (0 frames)")
             try:
                 data, sr = sf.read(str(f), dtype="float32", always_2d=True)
             except Exception as e:  # soundfile raises its own types

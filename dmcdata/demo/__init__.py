@@ -10,7 +10,6 @@ and asking for more songs (or only one dataset) leaves the other items unchanged
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -98,13 +97,52 @@ def rng_for(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key)))
 
 
+def _marker_doc(out: Path) -> dict | None:
+    """``DIR/demo_corpus.json`` if it is a marker written by ``dmcdata demo``, else None."""
+    try:
+        doc = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict) or not str(doc.get("what", "")).startswith("dmc demo corpus"):
+        return None
+    return doc
+
+
 def _demo_roots(out: Path) -> set:
     """Dataset folders that ``DIR/demo_corpus.json`` says an earlier ``dmcdata demo`` wrote."""
-    try:
-        roots = json.loads((out / MARKER).read_text(encoding="utf-8")).get("roots", {})
-    except (OSError, ValueError, AttributeError):
-        return set()
+    roots = (_marker_doc(out) or {}).get("roots", {})
     return {d for d in roots if d in DATASETS} if isinstance(roots, dict) else set()
+
+
+def _demo_files(out: Path) -> dict[str, set]:
+    """Per dataset folder, the files (paths relative to DIR) the marker records as written by the demo."""
+    files = (_marker_doc(out) or {}).get("files", {})
+    if not isinstance(files, dict):
+        return {}
+    return {d: {str(f) for f in v} for d, v in files.items() if d in DATASETS and isinstance(v, list)}
+
+
+def _foreign_file(out: Path, folder: Path, recorded: set) -> Path | None:
+    """The first file under ``folder`` that the marker does not record as the demo's (its own
+    temporary ``.partial`` files of atomic writes count as the demo's), or None."""
+    from dmcdata.shards import temp_target
+
+    for p in sorted(folder.rglob("*")):
+        if p.is_dir() and not p.is_symlink():
+            continue
+        if p.relative_to(out).as_posix() not in recorded and (temp_target(p.name) is None or p.is_symlink()):
+            return p
+    return None
+
+
+def _remove_demo_folder(folder: Path) -> None:
+    """Delete a checked dataset folder of an earlier demo: its files, then its emptied folders."""
+    for p in sorted(folder.rglob("*")):
+        if not p.is_dir() or p.is_symlink():
+            p.unlink()
+    for d in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        d.rmdir()
+    folder.rmdir()
 
 
 def _prepare(out: Path, only: tuple, overwrite: bool) -> None:
@@ -115,6 +153,8 @@ def _prepare(out: Path, only: tuple, overwrite: bool) -> None:
     except OSError as e:
         raise DemoError(f"--out {str(out)!r}: cannot create the output folder ({e.strerror or e})") from None
     marker = out / MARKER
+    if (marker.exists() or marker.is_symlink()) and _marker_doc(out) is None:
+        raise DemoError(f"{marker} exists but is not a marker of `dmcdata demo`; refusing to replace it")
     for d in only:
         if (out / d).exists() and not (out / d).is_dir():
             raise DemoError(f"{out / d} exists and is not a folder; refusing to replace it")
@@ -123,7 +163,7 @@ def _prepare(out: Path, only: tuple, overwrite: bool) -> None:
         return
     if not overwrite:
         raise DemoError(f"{busy[0]} exists and is not empty; pass --overwrite to replace it "
-                        f"(only folders written by an earlier `dmcdata demo` are removed)")
+                        f"(only files written by an earlier `dmcdata demo` are removed)")
     if not marker.is_file():
         raise DemoError(f"{busy[0]} exists but {marker} does not: not a demo corpus, refusing to delete it")
     ours = _demo_roots(out)
@@ -131,21 +171,33 @@ def _prepare(out: Path, only: tuple, overwrite: bool) -> None:
     if foreign:
         raise DemoError(f"{foreign[0]} exists but {marker} does not list it as written by `dmcdata demo`; "
                         f"refusing to delete it")
+    recorded = _demo_files(out)
+    for d in busy:  # check every folder before deleting anything
+        odd = _foreign_file(out, d, recorded.get(d.name, set()))
+        if odd is not None:
+            raise DemoError(f"{odd} is not a file `dmcdata demo` recorded writing; refusing to delete {d} "
+                            f"(move your files out of it or use another --out)")
     for d in busy:
-        shutil.rmtree(d)
+        _remove_demo_folder(d)
 
 
-def _write_marker(out: Path, cfg: DemoConfig, renderer: str, complete: bool) -> None:
+def _write_marker(out: Path, cfg: DemoConfig, renderer: str, complete: bool, files: dict | None = None) -> None:
     """``DIR/demo_corpus.json``. ``roots`` lists every dataset folder a ``dmcdata demo`` wrote here
-    (this run's and earlier runs' that still exist): ``--overwrite`` deletes only those."""
+    (this run's and earlier runs' that still exist) and ``files`` every file in them the demo wrote
+    (updated after each item): ``--overwrite`` deletes only those."""
     from dmcdata.shards import write_atomic
 
+    earlier = _demo_files(out)
     written = set(cfg.only) | {d for d in _demo_roots(out) if (out / d).is_dir()}
+    files = files or {}
+    recorded = {d: sorted(files.get(d, set()) if d in cfg.only else earlier.get(d, set()))
+                for d in DATASETS if d in written}
 
     doc = {"what": "dmc demo corpus (procedural; not real recordings)", "complete": complete,
            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
            "renderer": renderer, "sample_rate": 44100,
            "roots": {d: d for d in DATASETS if d in written},
+           "files": recorded,
            "formats": {"medleydb": "stems/raw mono, mix stereo; 16-bit PCM WAV",
                        "enst-drums": "mics mono, dry_mix/wet_mix stereo; 16-bit PCM WAV",
                        "signaltrain": "mono 32-bit float WAV"}}
@@ -175,7 +227,13 @@ def write_demo(out, cfg: DemoConfig | None = None, overwrite: bool = False, prog
 
         print("dmcdata demo: warning: the SoundFont TimGM6mb.sf2 (shipped with pretty_midi) could not be "
               "loaded; rendering with the fallback synthesizer instead", file=sys.stderr)
-    _write_marker(out, cfg, R.backend, complete=False)
+    files: dict[str, set] = {d: set() for d in cfg.only}  # what --overwrite may later delete
+
+    def record(root: str, written) -> None:
+        files[root].update(Path(f).relative_to(out).as_posix() for f in written.files)
+        _write_marker(out, cfg, R.backend, complete=False, files=files)
+
+    _write_marker(out, cfg, R.backend, complete=False, files=files)
     bank = IRBank.generate(44100, n=8, seed=0)
     summary = DemoSummary(str(out), cfg.seed, R.backend)
     try:
@@ -190,6 +248,7 @@ def write_demo(out, cfg: DemoConfig | None = None, overwrite: bool = False, prog
                 bar.set_postfix_str(f"medleydb song {i + 1}/{cfg.songs}")
                 r = medleydb.write_song(rng, out / "medleydb", n_stems, cfg.song_seconds, R, bank, taken)
                 ds.add(r, r.seconds)
+                record("medleydb", r)
                 stems.append(r.n_stems)
                 bar.update(1)
             ds.detail = f"{ds.items} songs, {min(stems)}-{max(stems)} stems each"
@@ -205,6 +264,7 @@ def write_demo(out, cfg: DemoConfig | None = None, overwrite: bool = False, prog
                     r = enst.write_take(rng_for(cfg.seed, 1, d, i), out / "enst-drums", d, i, cfg.enst_seconds,
                                         R, bank, tuning, gains)
                     ds.add(r, r.seconds)
+                    record("enst-drums", r)
                     bar.update(1)
             ds.detail = f"3 drummers x {cfg.enst_takes} take(s), drummer_1 without tom_3"
             ds.wall_s = time.perf_counter() - t0
@@ -222,6 +282,7 @@ def write_demo(out, cfg: DemoConfig | None = None, overwrite: bool = False, prog
                     r = signaltrain.write_pair(rng_for(cfg.seed, 2, 1, pair_id), out / "signaltrain", split,
                                                pair_id, setting, cfg.signaltrain_seconds, R)
                     ds.add(r, 2 * r.seconds)  # input and target
+                    record("signaltrain", r)
                     pair_id += 1
                     bar.update(1)
             ds.detail = "pairs Train/Val/Test = " + "/".join(str(counts[s]) for s in signaltrain.SPLITS)
@@ -229,5 +290,5 @@ def write_demo(out, cfg: DemoConfig | None = None, overwrite: bool = False, prog
             summary.datasets.append(ds)
     finally:
         bar.close()
-    _write_marker(out, cfg, R.backend, complete=True)
+    _write_marker(out, cfg, R.backend, complete=True, files=files)
     return summary

@@ -62,6 +62,9 @@ class AudioFileTrack:
         """(np.ndarray, float): float32 audio ``(channels, frames)`` in [-1, 1] and sample rate in Hz."""
         import soundfile as sf
 
+        from dmcdata import audio as dmc_audio
+
+        dmc_audio.check_wav_complete(self.audio_path)  # a truncated WAV raises, never reads short
         y, sr = sf.read(self.audio_path, dtype="float32", always_2d=True)
         return y.T, float(sr)
 

@@ -72,6 +72,19 @@ def find_yaml(home: Path, song_dir: Path) -> Path | None:
     return None
 
 
+def relative_name(value, field: str, where: str) -> str:
+    """A file or folder name from the YAML that stays inside the song folder: a non-empty relative
+    path without ``..``, NUL or a drive/absolute root. Raises ``ValueError`` naming the field."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where}: field {field!r} should be a file name, got {value!r}")
+    p = Path(value)
+    if "\0" in value or p.is_absolute() or value.startswith(("/", "\\")) or ".." in p.parts \
+            or ".." in value.replace("\\", "/").split("/"):
+        raise ValueError(f"{where}: field {field!r} is {value!r}, which leaves the song folder "
+                         f"(names must be relative, without '..')")
+    return value
+
+
 def parse_song_yaml(path: Path, song: str) -> dict:
     """Parse and check one ``_METADATA.yaml``; raises ``ValueError`` naming file and field."""
     try:
@@ -86,17 +99,26 @@ def parse_song_yaml(path: Path, song: str) -> dict:
             raise ValueError(f"{path}: missing field {field!r}")
     if not isinstance(meta["stems"], dict) or not meta["stems"]:
         raise ValueError(f"{path}: field 'stems' should be a non-empty mapping")
+    for field in ("mix_filename", "stem_dir", "raw_dir"):
+        relative_name(meta[field], field, str(path))
+    if any(not isinstance(k, str) for k in meta["stems"]):
+        raise ValueError(f"{path}: field 'stems' should have names like S01 as keys, got {list(meta['stems'])!r}")
     stems = []
     for sk in sorted(meta["stems"]):
         s = meta["stems"][sk]
         where = f"{path}: stems.{sk}"
-        if not isinstance(s, dict) or not isinstance(s.get("filename"), str):
+        if not isinstance(s, dict) or s.get("filename") is None:
             raise ValueError(f"{where}: missing field 'filename'")
+        relative_name(s["filename"], "filename", where)
+        raw = s.get("raw") or {}
+        if not isinstance(raw, dict) or any(not isinstance(k, str) for k in raw):
+            raise ValueError(f"{where}: field 'raw' should be a mapping like R01: {{filename: ...}}, got {raw!r}")
         raws = []
-        for rk in sorted(s.get("raw") or {}):
-            r = s["raw"][rk]
-            if not isinstance(r, dict) or not isinstance(r.get("filename"), str):
+        for rk in sorted(raw):
+            r = raw[rk]
+            if not isinstance(r, dict) or r.get("filename") is None:
                 raise ValueError(f"{where}.raw.{rk}: missing field 'filename'")
+            relative_name(r["filename"], "filename", f"{where}.raw.{rk}")
             raws.append({"raw_key": rk, "filename": r["filename"],
                          "instruments": instrument_list(r.get("instrument", s.get("instrument")), f"{where}.raw.{rk}")})
         stems.append({"stem_key": sk, "filename": s["filename"],
@@ -132,28 +154,43 @@ def scan(home: Path, checksums: bool = False):
             continue
         try:
             meta = parse_song_yaml(ypath, song)
-        except ValueError as e:
+            song_tracks, song_meta, stem_ids, raw_ids = song_entries(home, d, meta, checksums)
+            clash = sorted(set(song_tracks) & set(tracks)) or sorted(t for t in set(stem_ids + raw_ids)
+                                                                     if (stem_ids + raw_ids).count(t) > 1)
+            if clash:
+                raise ValueError(f"{ypath}: track file {clash[0]}.wav is named twice (in this song or "
+                                 f"another one): every stem and raw file name must be unique")
+            mix = file_entry(home, d / meta["mix_filename"], checksums)
+        except (ValueError, TypeError, OSError) as e:
             problems.append(Problem(song, str(ypath), str(e)))
             continue
-        stem_ids, raw_ids = [], []
-        for si, s in enumerate(meta["stems"]):
-            tid = Path(s["filename"]).stem
-            tracks[tid] = {"audio": file_entry(home, d / meta["stem_dir"] / s["filename"], checksums)}
-            metadata[tid] = {"song": song, "kind": "stem", "stem_key": s["stem_key"],
-                             "instruments": s["instruments"], "component": s["component"]}
-            stem_ids.append(tid)
-            for r in s["raw"]:
-                rid = Path(r["filename"]).stem
-                tracks[rid] = {"audio": file_entry(home, d / meta["raw_dir"] / r["filename"], checksums)}
-                metadata[rid] = {"song": song, "kind": "raw", "stem_key": s["stem_key"], "raw_key": r["raw_key"],
-                                 "instruments": r["instruments"], "component": s["component"]}
-                raw_ids.append(rid)
-        mtracks[song] = {"tracks": stem_ids, "mix": file_entry(home, d / meta["mix_filename"], checksums)}
+        tracks.update(song_tracks)
+        metadata.update(song_meta)
+        mtracks[song] = {"tracks": stem_ids, "mix": mix}
         metadata[song] = {k: v for k, v in meta.items() if k != "stems"}
         metadata[song].update(stem_ids=stem_ids, raw_ids=raw_ids, root=root.relative_to(home).as_posix(),
                               metadata_file=ypath.relative_to(home).as_posix() if ypath.is_relative_to(home) else str(ypath))
     index = {"version": "scan", "tracks": tracks, "multitracks": mtracks}
     return index, metadata, problems
+
+
+def song_entries(home: Path, d: Path, meta: dict, checksums: bool):
+    """Index entries and metadata of one parsed song: ``(tracks, metadata, stem_ids, raw_ids)``."""
+    tracks, metadata, stem_ids, raw_ids = {}, {}, [], []
+    song = meta["song"]
+    for s in meta["stems"]:
+        tid = Path(s["filename"]).stem
+        tracks[tid] = {"audio": file_entry(home, d / meta["stem_dir"] / s["filename"], checksums)}
+        metadata[tid] = {"song": song, "kind": "stem", "stem_key": s["stem_key"],
+                         "instruments": s["instruments"], "component": s["component"]}
+        stem_ids.append(tid)
+        for r in s["raw"]:
+            rid = Path(r["filename"]).stem
+            tracks[rid] = {"audio": file_entry(home, d / meta["raw_dir"] / r["filename"], checksums)}
+            metadata[rid] = {"song": song, "kind": "raw", "stem_key": s["stem_key"], "raw_key": r["raw_key"],
+                             "instruments": r["instruments"], "component": s["component"]}
+            raw_ids.append(rid)
+    return tracks, metadata, stem_ids, raw_ids
 
 
 class Track(AudioFileTrack, core.Track):

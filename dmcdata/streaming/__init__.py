@@ -14,13 +14,14 @@ from dmcdata.streaming.effect import EffectDataset
 from dmcdata.streaming.loader import LoaderStateError, StreamingLoader, gather_state
 from dmcdata.streaming.multitrack import MultitrackDataset, collate_song, pad_tracks
 from dmcdata.streaming.paired import PairedDataset, mix_pair, sample_lambda
-from dmcdata.streaming.reader import SampleDecodeError, ShardReadError, ShardSkipWarning, SkipLog
+from dmcdata.streaming.reader import (AllShardsSkippedError, SampleDecodeError, SampleShapeError, ShardReadError,
+                                     ShardSkipWarning, SkipLog)
 from dmcdata.streaming.selection import SelectionError, select_samples
-from dmcdata.streaming.urls import ShardOpenError, UrlError, expand_urls, open_url
+from dmcdata.streaming.urls import ShardOpenError, ShardTimeoutError, UrlError, expand_urls, open_url
 
 __all__ = [
     "ShardStream", "DatasetKindError", "EffectDataset", "PairedDataset", "MultitrackDataset", "StreamingLoader", "gather_state",
-    "LoaderStateError", "collate_song", "pad_tracks", "mix_pair", "sample_lambda", "SampleDecodeError",
+    "LoaderStateError", "collate_song", "pad_tracks", "mix_pair", "sample_lambda", "SampleDecodeError", "SampleShapeError",
     "ShardReadError", "ShardSkipWarning", "SkipLog", "SelectionError", "select_samples", "ShardOpenError",
-    "UrlError", "expand_urls", "open_url",
+    "UrlError", "expand_urls", "open_url", "AllShardsSkippedError", "ShardTimeoutError",
 ]

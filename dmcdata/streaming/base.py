@@ -27,8 +27,9 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 from torch.utils.data import IterableDataset
 
-from dmcdata.streaming.reader import SampleDecodeError, ShardReader, SkipEvent
+from dmcdata.streaming.reader import AllShardsSkippedError, SampleDecodeError, ShardReader, SkipEvent
 from dmcdata.streaming.selection import select_samples
+from dmcdata.streaming.urls import DEFAULT_SHARD_DEADLINE_S, DEFAULT_TIMEOUT_S
 from dmcdata.streaming.shardlist import (
     Assignment, ShuffleBuffer, Slot, assign_shards, current_slot, epoch_shard_order, seeded_rng,
 )
@@ -77,12 +78,13 @@ POS_INDEX = "__n__"
 class Item:
     """One output-to-be: an id (for seeding), the sample key, and a thunk computing the dict."""
 
-    __slots__ = ("key", "item_id", "thunk")
+    __slots__ = ("key", "item_id", "thunk", "url")
 
-    def __init__(self, key: str, item_id: str, thunk: Callable[[], dict]):
+    def __init__(self, key: str, item_id: str, thunk: Callable[[], dict], url: str = ""):
         self.key = key
         self.item_id = item_id
         self.thunk = thunk
+        self.url = url  # the shard it came from (set by ShardStream), named when the item is skipped
 
 
 class ShardStream(IterableDataset):
@@ -96,13 +98,22 @@ class ShardStream(IterableDataset):
       item_shuffle_buffer: item (patch/example) shuffle buffer size (0 = off).
       split: "auto" | "shard" | "sample" (see :func:`~dmcdata.streaming.shardlist.assign_shards`).
       strict: raise on the first bad shard/sample instead of skipping and counting.
-      timeout, retries: for http URLs. rank, world_size: override torch.distributed's.
+      timeout, retries: for http URLs: seconds a connection attempt or read may wait for data
+        (default 20), attempts after the first. shard_deadline: seconds one http/pipe shard may
+        take in all, retries included (default 300; None = no limit): a stalled or trickling
+        source is skipped (or raised in strict mode) as :class:`~dmcdata.streaming.urls.ShardTimeoutError`.
+      rank, world_size: override torch.distributed's.
+
+    An epoch that yields nothing because everything it read was skipped raises
+    :class:`~dmcdata.streaming.reader.AllShardsSkippedError` (from :class:`StreamingLoader`, or
+    from direct iteration in the main process) instead of ending quietly with no samples.
     """
 
     def __init__(self, urls, *, selection=None, manifest: str | None = None, seed: int = 0,
                  shuffle_shards: bool = True, shuffle_buffer: int = 0, item_shuffle_buffer: int = 0,
-                 split: str = "auto", strict: bool = False, timeout: float = 60.0, retries: int = 2,
-                 rank: int | None = None, world_size: int | None = None):
+                 split: str = "auto", strict: bool = False, timeout: float = DEFAULT_TIMEOUT_S, retries: int = 2,
+                 rank: int | None = None, world_size: int | None = None,
+                 shard_deadline: float | None = DEFAULT_SHARD_DEADLINE_S):
         super().__init__()
         self.urls, self.keys = select_samples(urls, selection, manifest=manifest, timeout=timeout)
         _check_some_local_shard_exists(self.urls)
@@ -114,6 +125,7 @@ class ShardStream(IterableDataset):
         self.strict = strict
         self.timeout = timeout
         self.retries = retries
+        self.shard_deadline = shard_deadline
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
@@ -185,7 +197,10 @@ class ShardStream(IterableDataset):
                     raise
                 reader.skip(SkipEvent("sample", url, key, str(e)))
                 continue
-            yield from items
+            for it in items:
+                if not it.url:
+                    it.url = url
+                yield it
 
     def __iter__(self) -> Iterator[dict]:
         return self.iter_slot(self.slot())
@@ -196,13 +211,15 @@ class ShardStream(IterableDataset):
         Reads the shards and does the expansion only (paired and generate modes decode the audio
         to find non-silent patches). Use it to give every rank the same number of steps (``all_reduce(MIN)`` of each rank's count // batch size).
         """
-        reader = ShardReader(self.strict, self.timeout, self.retries, report=self._report)
+        reader = ShardReader(self.strict, self.timeout, self.retries, report=self._report,
+                             deadline=self.shard_deadline)
         raw = self._raw_samples(slot if slot is not None else Slot(), reader)
         return sum(1 for _ in self.pair_items(self._items(raw, reader)))
 
     def iter_slot(self, slot: Slot) -> Iterator[dict]:
         """The epoch's stream of one explicit slot (``__iter__`` uses the caller's own slot)."""
-        reader = ShardReader(self.strict, self.timeout, self.retries, report=self._report)
+        reader = ShardReader(self.strict, self.timeout, self.retries, report=self._report,
+                             deadline=self.shard_deadline)
         self._local_reader = reader
         raw = self._raw_samples(slot, reader)
         raw = ShuffleBuffer(self.shuffle_buffer, seeded_rng(self.seed, self.epoch, slot.index, 1))(raw)
@@ -210,6 +227,7 @@ class ShardStream(IterableDataset):
         items = ShuffleBuffer(self.item_shuffle_buffer, seeded_rng(self.seed, self.epoch, slot.index, 2))(items)
         items = self.pair_items(items)
         start = self.resume_from.get(slot.index, 0)
+        yielded = 0
         for n, item in enumerate(items):
             if n < start:
                 continue
@@ -218,12 +236,22 @@ class ShardStream(IterableDataset):
             except SampleDecodeError as e:
                 if self.strict:
                     raise
-                reader.skip(SkipEvent("sample", "", item.key, str(e)))
+                reader.skip(SkipEvent("sample", item.url, item.key, str(e)))
                 continue
             if self.emit_position:
                 out[POS_SLOT] = slot.index
                 out[POS_INDEX] = n
+            yielded += 1
             yield out
+        if not yielded and not start and reader.log.skipped and not self.emit_position and _main_process():
+            # iterated directly (StreamingLoader decides over all its workers itself)
+            raise AllShardsSkippedError.from_log(reader.log, self.epoch)
+
+
+def _main_process() -> bool:
+    from torch.utils.data import get_worker_info
+
+    return get_worker_info() is None
 
 
 def _check_some_local_shard_exists(urls: list[str]) -> None:

@@ -11,7 +11,10 @@ continues where the loop stopped; only a finished epoch (or ``set_epoch`` to ano
 starts from the beginning.
 
 Skipped shards/samples are reported from the workers through a queue and counted in
-``loader.skips`` (a :class:`~dmcdata.streaming.reader.SkipLog`).
+``loader.skips`` (a :class:`~dmcdata.streaming.reader.SkipLog`), each once per epoch even when
+several workers read the same shard (``split="sample"``). An epoch that yields nothing because
+everything it read was skipped raises :class:`~dmcdata.streaming.reader.AllShardsSkippedError`
+(with that epoch's skip log) at its end, instead of ending with 0 batches and warnings.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data._utils.collate import default_collate, default_convert
 
 from dmcdata.streaming.base import POS_INDEX, POS_SLOT, ShardStream
-from dmcdata.streaming.reader import SkipLog
+from dmcdata.streaming.reader import AllShardsSkippedError, SkipEvent, SkipLog
 from dmcdata.streaming.shardlist import dist_rank_world
 
 STATE_VERSION = 1
@@ -80,6 +83,8 @@ class StreamingLoader:
         self.epoch = dataset.epoch
         self.consumed: dict[int, int] = {}
         self.skips = SkipLog()
+        self._seen: set[tuple] = set()  # (epoch, kind, url, key) already counted
+        self._pass_log = SkipLog()  # this iteration's events (for AllShardsSkippedError)
 
     # -- topology -------------------------------------------------------------------------
     def _topology(self) -> tuple[int, int, int]:
@@ -109,12 +114,16 @@ class StreamingLoader:
             q = ctx.Queue()
             ds.event_sink = q
         else:
-            ds.event_sink = self.skips.add
+            ds.event_sink = self._record
+        self._pass_log = SkipLog()
+        from_start = not self.consumed
+        n_items = 0
         dl = DataLoader(ds, batch_size=self.batch_size, num_workers=self.num_workers,
                         collate_fn=_PositionCollate(self.collate_fn), **self.kwargs)
         finished = False
         try:
             for batch, pos in dl:
+                n_items += len(pos)
                 for slot, n in pos:
                     n = int(n)
                     if n + 1 > self.consumed.get(slot, 0):
@@ -130,15 +139,26 @@ class StreamingLoader:
             if q is not None:
                 q.close()
         if finished:
+            if not n_items and from_start and self._pass_log.skipped:
+                raise AllShardsSkippedError.from_log(self._pass_log, self.epoch)
             self.epoch += 1
             self.consumed = {}
+
+    def _record(self, ev: SkipEvent) -> None:
+        """Count an event once per epoch: workers sharing a shard each report it."""
+        seen = (self.epoch, ev.kind, ev.url, ev.key)
+        if seen in self._seen:
+            return
+        self._seen.add(seen)
+        self.skips.add(ev)
+        self._pass_log.add(ev)
 
     def _drain(self, q) -> None:
         if q is None:
             return
         while True:
             try:
-                self.skips.add(q.get_nowait())
+                self._record(q.get_nowait())
             except (queue_mod.Empty, EOFError, OSError):
                 return
 

@@ -26,7 +26,7 @@ import soundfile as sf
 import torch
 
 from dmcdata.streaming.base import Item, ShardStream, check_kind, patch_starts
-from dmcdata.streaming.reader import SampleDecodeError
+from dmcdata.streaming.reader import SampleDecodeError, SampleShapeError
 
 
 def read_frames(data: bytes, start: int, frames: int, where: str) -> np.ndarray:
@@ -113,6 +113,10 @@ class MultitrackDataset(ShardStream):
         else:
             tracks = [_fit(read_frames(members[names[i]], start, patch, f"{key}.{names[i]}"), patch) for i in order]
             c = max(t.shape[0] for t in tracks)
+            odd = [(names[i], t.shape[0]) for i, t in zip(order, tracks) if t.shape[0] not in (1, c)]
+            if odd:
+                raise SampleShapeError(f"{key}: track {odd[0][0]} has {odd[0][1]} channels, which cannot be widened "
+                                       f"to the sample's {c} (mono=False needs every track mono or {c}-channel)")
             arr = np.stack([np.repeat(t, c // t.shape[0], axis=0) if t.shape[0] != c else t for t in tracks])
         out = {
             "key": key, "song": str(meta.get("song", "")), "start": start,
@@ -121,6 +125,9 @@ class MultitrackDataset(ShardStream):
         }
         if mix_name:
             mixa = _fit(read_frames(members[mix_name], start, patch, f"{key}.{mix_name}"), patch)
+            if mixa.shape[0] not in (1, 2):
+                raise SampleShapeError(f"{key}.{mix_name}: the mix has {mixa.shape[0]} channels; MultitrackDataset "
+                                       f"gives mix as (2, T): stereo, or mono repeated")
             out["mix"] = np.repeat(mixa, 2, axis=0) if mixa.shape[0] == 1 else mixa
         return out
 
@@ -137,6 +144,7 @@ def pad_tracks(samples: list[dict]) -> dict:
     """
     if not samples:
         raise ValueError("pad_tracks got an empty batch")
+    _check_batch_shapes(samples)
     n_max = max(s["n_tracks"] for s in samples)
     first = samples[0]["tracks"]
     tracks = torch.zeros((len(samples), n_max) + first.shape[1:], dtype=torch.float32)
@@ -156,6 +164,25 @@ def pad_tracks(samples: list[dict]) -> dict:
     if all("mix" in s for s in samples):
         out["mix"] = torch.from_numpy(np.stack([s["mix"] for s in samples]))
     return out
+
+
+def _check_batch_shapes(samples: list[dict]) -> None:
+    """Raise :class:`SampleShapeError` naming the sample whose arrays break the documented shapes:
+    ``tracks`` (N, T) or (N, C, T) with N = ``n_tracks`` and T, C as in the batch's first sample;
+    ``mix`` (2, T)."""
+    first = samples[0]
+    ref = np.shape(first.get("tracks"))[1:]
+    for s in samples:
+        key = s.get("key", "?")
+        t = np.shape(s.get("tracks"))
+        if len(t) not in (2, 3) or t[0] != s.get("n_tracks") or t[1:] != ref:
+            raise SampleShapeError(f"pad_tracks: sample {key!r} has tracks of shape {t} with n_tracks="
+                                   f"{s.get('n_tracks')}, the batch's first sample {first.get('key', '?')!r} "
+                                   f"(N, {', '.join(map(str, ref))}): every sample needs (n_tracks, "
+                                   f"{', '.join(map(str, ref))})")
+        if "mix" in s and np.shape(s["mix"]) != (2, ref[-1]):
+            raise SampleShapeError(f"pad_tracks: sample {key!r} has a mix of shape {np.shape(s['mix'])}, "
+                                   f"expected (2, {ref[-1]})")
 
 
 def collate_song(samples: list[dict]) -> dict:

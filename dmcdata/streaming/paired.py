@@ -136,4 +136,4 @@ class PairedDataset(ShardStream):
                 rng = self.item_seed(p.key, ("mixup", p.item_id, q.key, q.item_id))
                 mixed = rng.random() < self.mixup_prob
                 lam = float(sample_lambda(rng, self.mixup_alpha)) if mixed else 1.0
-                yield Item(p.key, p.item_id, lambda p=p, q=q, lam=lam: mix_pair(p.thunk(), q.thunk(), lam))
+                yield Item(p.key, p.item_id, lambda p=p, q=q, lam=lam: mix_pair(p.thunk(), q.thunk(), lam), p.url)

@@ -20,7 +20,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from dmcdata.streaming.urls import ShardOpenError, _PipeStream, close_stream, open_url
+from dmcdata.streaming.urls import (DEFAULT_SHARD_DEADLINE_S, DEFAULT_TIMEOUT_S, ShardOpenError, _PipeStream,
+                                   close_stream, open_url)
 
 BLOCK = 512
 
@@ -36,6 +37,29 @@ class ShardReadError(OSError):
 
 class SampleDecodeError(ValueError):
     """One sample that cannot be decoded (missing member, undecodable audio); names key and why."""
+
+
+class SampleShapeError(SampleDecodeError):
+    """A sample whose arrays break the dataset's documented shapes (e.g. a 3-channel or empty
+    mix, tracks of different lengths in one batch); names the sample key and the shapes.
+    A :class:`SampleDecodeError`, so non-strict reading skips and counts it like any bad sample."""
+
+
+class AllShardsSkippedError(RuntimeError):
+    """An epoch that yielded no sample because every shard (or every sample) it read was skipped:
+    training would go on with nothing. ``log`` is the :class:`SkipLog` of that epoch (each event
+    names the shard URL and why)."""
+
+    def __init__(self, message: str, log: "SkipLog"):
+        super().__init__(message)
+        self.log = log
+
+    @classmethod
+    def from_log(cls, log: "SkipLog", epoch: int) -> "AllShardsSkippedError":
+        first = log.events[0] if log.events else None
+        why = f"; first: {first.url}: {first.reason}" if first is not None else ""
+        return cls(f"epoch {epoch} yielded no sample: {log.shards_skipped} shard(s) and {log.samples_skipped} "
+                   f"sample(s) were skipped, {log.shards_ok} shard(s) read to the end{why}", log)
 
 
 class ShardSkipWarning(UserWarning):
@@ -173,7 +197,7 @@ def iter_tar_samples(stream, url: str) -> Iterator[tuple[str, dict[str, bytes]]]
 class SkipEvent:
     """One skipped shard or sample: what failed and why (``kind`` is "shard" or "sample")."""
 
-    kind: str
+    kind: str  # "shard" or "sample" (skipped); "shard_ok" (a shard read to its end: counted, not listed)
     url: str
     key: str | None
     reason: str
@@ -190,11 +214,18 @@ class SkipLog:
     events: list[SkipEvent] = field(default_factory=list)
 
     def add(self, ev: SkipEvent) -> None:
+        if ev.kind == "shard_ok":
+            self.shards_ok += 1
+            return
         if ev.kind == "shard":
             self.shards_skipped += 1
         else:
             self.samples_skipped += 1
         self.events.append(ev)
+
+    @property
+    def skipped(self) -> int:
+        return self.shards_skipped + self.samples_skipped
 
     def as_dict(self) -> dict:
         return {"shards_ok": self.shards_ok, "shards_skipped": self.shards_skipped,
@@ -211,11 +242,13 @@ class ShardReader:
     it failed is dropped (never handed out half-read).
     """
 
-    def __init__(self, strict: bool = False, timeout: float = 60.0, retries: int = 2,
-                 report: Callable[[SkipEvent], None] | None = None):
+    def __init__(self, strict: bool = False, timeout: float = DEFAULT_TIMEOUT_S, retries: int = 2,
+                 report: Callable[[SkipEvent], None] | None = None,
+                 deadline: float | None = DEFAULT_SHARD_DEADLINE_S):
         self.strict = strict
         self.timeout = timeout
         self.retries = retries
+        self.deadline = deadline  # seconds per remote shard, retries included (None: no deadline)
         self.log = SkipLog()
         self.report = report
 
@@ -233,13 +266,16 @@ class ShardReader:
         n = 0
         stream = None
         try:
-            stream = open_url(url, timeout=self.timeout, retries=self.retries)
+            stream = open_url(url, timeout=self.timeout, retries=self.retries, deadline=self.deadline)
             for key, members in iter_tar_samples(stream, url):
                 n += 1
                 yield key, members
             close_stream(stream, check=True)
             stream = None
-            self.log.shards_ok += 1
+            ok = SkipEvent("shard_ok", url, None, "")
+            self.log.add(ok)
+            if self.report is not None:
+                self.report(ok)
         except (ShardOpenError, ShardReadError, OSError, http.client.HTTPException) as e:
             err = e
             if isinstance(stream, _PipeStream) and isinstance(e, ShardReadError) and "truncated" in e.reason:

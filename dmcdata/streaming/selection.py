@@ -21,7 +21,8 @@ from pathlib import PurePosixPath
 
 import pandas as pd
 
-from dmcdata.streaming.urls import UrlError, close_stream, expand_urls, join_url, local_path, open_url
+from dmcdata.streaming.urls import (DEFAULT_SHARD_DEADLINE_S, DEFAULT_TIMEOUT_S, UrlError, close_stream, expand_urls,
+                                   join_url, local_path, open_url)
 
 
 class SelectionError(ValueError):
@@ -31,7 +32,7 @@ class SelectionError(ValueError):
 MANIFEST_NAME = "manifest.parquet"
 
 
-def read_manifest(url: str, timeout: float = 60.0) -> pd.DataFrame:
+def read_manifest(url: str, timeout: float = DEFAULT_TIMEOUT_S, deadline: float | None = DEFAULT_SHARD_DEADLINE_S) -> pd.DataFrame:
     """Read a manifest Parquet file from a local path, ``file://`` or ``http(s)://`` URL."""
     p = local_path(url)
     if p is not None and not p.is_file():
@@ -40,7 +41,7 @@ def read_manifest(url: str, timeout: float = 60.0) -> pd.DataFrame:
     try:
         if p is not None:
             return pd.read_parquet(p)
-        stream = open_url(url, timeout=timeout)
+        stream = open_url(url, timeout=timeout, deadline=deadline)
         try:
             data = stream.read()
         finally:
@@ -72,7 +73,7 @@ def _apply(df: pd.DataFrame, selection, manifest_url: str | None) -> pd.DataFram
 
 
 def select_samples(source, selection=None, manifest: str | None = None,
-                   timeout: float = 60.0) -> tuple[list[str], frozenset[str] | None]:
+                   timeout: float = DEFAULT_TIMEOUT_S) -> tuple[list[str], frozenset[str] | None]:
     """Return ``(shard URLs, keys to keep or None)`` for ``source`` under ``selection``.
 
     ``manifest`` overrides where a query string's manifest is read from (default: the

@@ -21,8 +21,12 @@ URL forms accepted everywhere a loader takes shards:
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
+import select
+import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -43,6 +47,19 @@ class ShardOpenError(OSError):
         super().__init__(f"{url}: {reason}")
         self.url = url
         self.reason = reason
+
+
+class ShardTimeoutError(ShardOpenError):
+    """A remote shard (http(s):// or pipe:) that stalled: no data for ``timeout`` seconds, or not
+    complete within its overall ``deadline`` (a host that trickles bytes)."""
+
+
+# Defaults of every remote read: seconds without any data before a read fails (each of the
+# ``retries`` connection attempts waits at most this long), and seconds one whole shard may take,
+# retries included (300 s: a 256 MB shard needs 0.85 MB/s). A dead host costs at most
+# 3 x 20 s + 1.5 s of back-off per shard, a trickling one at most the deadline.
+DEFAULT_TIMEOUT_S = 20.0
+DEFAULT_SHARD_DEADLINE_S = 300.0
 
 
 _BRACE = re.compile(r"\{([^{}]*)\}")
@@ -162,26 +179,69 @@ def join_url(base: str, relative: str) -> str:
     return str(Path(base) / relative)
 
 
-class _PipeStream:
-    """stdout of a shell command as a read-only binary stream; close() checks the exit status."""
+def _deadline_at(deadline: float | None) -> float:
+    return math.inf if deadline is None or deadline <= 0 else time.monotonic() + float(deadline)
 
-    def __init__(self, url: str, command: str):
+
+def _deadline_reason(deadline: float | None, got: int, where: str) -> str:
+    return (f"not complete within the deadline of {deadline:g} s per shard ({got} bytes {where}); "
+            f"a stalled or very slow source (raise shard_deadline= for slower links)")
+
+
+def _read_all(stream) -> bytes:
+    chunks = []
+    while b := stream.read(1 << 16):
+        chunks.append(b)
+    return b"".join(chunks)
+
+
+class _PipeStream:
+    """stdout of a shell command as a read-only binary stream; close() checks the exit status.
+
+    Reads wait with ``select`` so that an overall ``deadline`` (seconds) ends a command that
+    stalls: it is killed and :class:`ShardTimeoutError` raised."""
+
+    def __init__(self, url: str, command: str, deadline: float | None = None):
         self.url = url
-        self.proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.deadline = deadline
+        self._deadline_at = _deadline_at(deadline)
+        self.got = 0
+        # its own process group: a stalled command is ended whole (the shell and what it started)
+        self.proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                                     start_new_session=True)
         self.raw = self.proc.stdout
 
     def read(self, n: int = -1) -> bytes:
-        return self.raw.read(n)
+        if n is None or n < 0:
+            return _read_all(self)
+        left = self._deadline_at - time.monotonic()
+        if left <= 0 or not select.select([self.raw], [], [], None if math.isinf(left) else left)[0]:
+            self._kill()
+            raise ShardTimeoutError(self.url, _deadline_reason(self.deadline, self.got, "from the command"))
+        b = os.read(self.raw.fileno(), n)
+        self.got += len(b)
+        return b
 
     def readinto(self, b) -> int:
-        return self.raw.readinto(b)
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def _kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
 
     def close(self, check: bool = False) -> None:
         """Close; with ``check`` drain stdout and raise ShardOpenError on a non-zero exit status."""
-        if check:
-            while self.raw.read(1 << 16):
-                pass
-        self.raw.close()
+        try:
+            if check:
+                while self.read(1 << 16):
+                    pass
+        finally:
+            self.raw.close()
         if check:
             err = self.proc.stderr.read().decode(errors="replace").strip()
             rc = self.proc.wait()
@@ -189,36 +249,89 @@ class _PipeStream:
             if rc != 0:
                 raise ShardOpenError(self.url, f"pipe command exited with status {rc}: {err[-300:]}")
         else:
-            self.proc.kill()
-            self.proc.wait()
+            self._kill()
             self.proc.stderr.close()
 
 
-def open_url(url: str, timeout: float = 60.0, retries: int = 2, backoff: float = 0.5) -> BinaryIO:
+class _HttpStream:
+    """An HTTP response body read with a per-read ``timeout`` and an overall deadline.
+
+    Each ``read`` is one ``read1`` (at most one socket receive) with the socket's timeout set to
+    ``min(timeout, time left)``: a host that sends nothing fails after ``timeout`` seconds, one
+    that trickles a few bytes at a time fails at the deadline."""
+
+    def __init__(self, resp, url: str, timeout: float, deadline: float | None, deadline_at: float):
+        self.resp = resp
+        self.url = url
+        self.timeout = timeout
+        self.deadline = deadline
+        self._deadline_at = deadline_at
+        self.got = 0
+        raw = getattr(getattr(resp, "fp", None), "raw", None)
+        self._sock = getattr(raw, "_sock", None)
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return _read_all(self)
+        left = self._deadline_at - time.monotonic()
+        if left <= 0:
+            raise ShardTimeoutError(self.url, _deadline_reason(self.deadline, self.got, "received"))
+        if self._sock is not None:
+            self._sock.settimeout(min(self.timeout, left))
+        try:
+            b = self.resp.read1(n)
+        except (TimeoutError, socket.timeout):
+            if self._deadline_at - time.monotonic() <= 0:
+                raise ShardTimeoutError(self.url, _deadline_reason(self.deadline, self.got, "received")) from None
+            raise ShardTimeoutError(self.url, f"stalled: no data for {self.timeout:g} s after {self.got} bytes "
+                                              f"(per-read timeout)") from None
+        self.got += len(b)
+        return b
+
+    def close(self) -> None:
+        self.resp.close()
+
+
+def open_url(url: str, timeout: float = DEFAULT_TIMEOUT_S, retries: int = 2, backoff: float = 0.5,
+             deadline: float | None = None) -> BinaryIO:
     """Open one shard URL for sequential binary reading.
 
     HTTP errors that may be transient (connection refused/reset, 5xx, timeouts) are retried
-    ``retries`` times with exponential ``backoff`` seconds; 4xx errors are not. Raises
-    :class:`ShardOpenError` naming the URL and the reason.
+    ``retries`` times with exponential ``backoff`` seconds; 4xx errors are not. ``timeout``:
+    seconds a connection attempt or a read may wait for data. ``deadline`` (http and pipe URLs;
+    None = none): seconds from now in which the whole shard must be read, retries included; past
+    it a read raises :class:`ShardTimeoutError`. Raises :class:`ShardOpenError` naming the URL and
+    the reason.
     """
     if url.startswith("pipe:"):
         cmd = url[len("pipe:"):].strip()
         if not cmd:
             raise ShardOpenError(url, "empty pipe command")
-        return _PipeStream(url, cmd)  # type: ignore[return-value]
+        return _PipeStream(url, cmd, deadline)  # type: ignore[return-value]
     if url.startswith(("http://", "https://")):
+        at = _deadline_at(deadline)
         last = ""
         for attempt in range(retries + 1):
+            left = at - time.monotonic()
+            if left <= 0:
+                raise ShardTimeoutError(url, _deadline_reason(deadline, 0, "received") + f"; last: {last}")
             try:
-                return urllib.request.urlopen(url, timeout=timeout)
+                resp = urllib.request.urlopen(url, timeout=min(timeout, left))
+                return _HttpStream(resp, url, timeout, deadline, at)  # type: ignore[return-value]
             except urllib.error.HTTPError as e:
                 last = f"HTTP {e.code} {e.reason}"
                 if e.code < 500:
                     break
             except (urllib.error.URLError, OSError) as e:
-                last = f"unreachable ({getattr(e, 'reason', e)})"
+                reason = getattr(e, "reason", e)
+                if isinstance(reason, (TimeoutError, socket.timeout)):
+                    last = f"no answer within {min(timeout, left):g} s"
+                else:
+                    last = f"unreachable ({reason})"
             if attempt < retries:
-                time.sleep(backoff * 2 ** attempt)
+                time.sleep(max(0.0, min(backoff * 2 ** attempt, at - time.monotonic())))
+        if last.startswith("no answer"):
+            raise ShardTimeoutError(url, f"{last} ({retries + 1} attempts)")
         raise ShardOpenError(url, last)
     path = local_path(url)
     try:
