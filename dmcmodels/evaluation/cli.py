@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from dmcdata.streaming import DatasetKindError, SelectionError, UrlError
+    from dmcdata.streaming import AllShardsSkippedError, DatasetKindError, SelectionError, UrlError
     from dmcmodels.training.checkpoint import CheckpointError, load_model
     from dmcmodels.training.config import ConfigError
     from dmcmodels.training.data import DataError
@@ -58,7 +58,8 @@ def main(args: argparse.Namespace) -> int:
             raise ConfigError(f"--out {out} exists and is not a folder")
         t0 = time.perf_counter()
         text = run_eval(args, model, cfg, state, out)
-    except (ConfigError, DataError, CheckpointError, SelectionError, DatasetKindError, UrlError, OSError) as e:
+    except (ConfigError, DataError, CheckpointError, SelectionError, DatasetKindError, UrlError, OSError,
+            AllShardsSkippedError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     print(text)

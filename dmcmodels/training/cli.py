@@ -118,7 +118,7 @@ def config_from_args(args) -> TrainConfig:
 
 
 def main(args: argparse.Namespace) -> int:
-    from dmcdata.streaming import DatasetKindError, SelectionError, UrlError
+    from dmcdata.streaming import AllShardsSkippedError, DatasetKindError, SelectionError, UrlError
     from dmcmodels.training.checkpoint import CheckpointError
     from dmcmodels.training.data import DataError
     from dmcmodels.training.trainer import TrainingError, train
@@ -130,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
     except (ConfigError, DataError, CheckpointError, SelectionError, DatasetKindError, UrlError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    except TrainingError as e:
+    except (TrainingError, AllShardsSkippedError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 1
     except OSError as e:
