@@ -44,6 +44,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--models", nargs="+", default=["tcn-10", "tcn-20"])
     ap.add_argument("--block-seconds", type=float, default=10.0)
+    ap.add_argument("--no-one-pass", action="store_true", help="blocks only (no one-pass baseline, no equality check)")
     ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -53,7 +54,7 @@ def main() -> int:
     print(f"{'model':<8} {'mode':<10} {'wall s':>8} {'x real time':>11} {'peak MB':>8} {'max |diff|':>10}")
     for name in a.models:
         ref = None
-        for block in (0.0, a.block_seconds):
+        for block in ((a.block_seconds,) if a.no_one_pass else (0.0, a.block_seconds)):
             r = subprocess.run([sys.executable, __file__, "--worker", name, str(a.minutes), str(block)],
                                capture_output=True, text=True)
             if r.returncode != 0:
