@@ -32,22 +32,16 @@ def _w0(freq_hz: float, sample_rate: float) -> float:
     return 2.0 * math.pi * f / float(sample_rate)
 
 
-def peaking_coefficients(gain_db: float, freq_hz: float, q: float, sample_rate: float) -> np.ndarray:
-    """Normalized [b0, b1, b2, a1, a2] (a0 = 1) of an RBJ peaking filter."""
-    A = 10.0 ** (gain_db / 40.0)
-    w0 = _w0(freq_hz, sample_rate)
-    c, alpha = math.cos(w0), math.sin(w0) / (2.0 * q)
-    b = (1.0 + alpha * A, -2.0 * c, 1.0 - alpha * A)
-    a = (1.0 + alpha / A, -2.0 * c, 1.0 - alpha / A)
-    return np.array([b[0] / a[0], b[1] / a[0], b[2] / a[0], a[1] / a[0], a[2] / a[0]])
+def peaking_terms(A, c, alpha) -> tuple:
+    """RBJ peaking biquad, normalized (b0, b1, b2, a1, a2), from A = 10^(G/40), c = cos w0 and
+    α = sin w0 / (2Q). Plain arithmetic: floats here, torch tensors in the differentiable twin."""
+    a0 = 1.0 + alpha / A
+    return ((1.0 + alpha * A) / a0, -2.0 * c / a0, (1.0 - alpha * A) / a0, -2.0 * c / a0, (1.0 - alpha / A) / a0)
 
 
-def shelf_coefficients(gain_db: float, freq_hz: float, sample_rate: float, high: bool) -> np.ndarray:
-    """Normalized [b0, b1, b2, a1, a2] of an RBJ low (``high=False``) or high shelf, S = 1."""
-    A = 10.0 ** (gain_db / 40.0)
-    w0 = _w0(freq_hz, sample_rate)
-    c = math.cos(w0)
-    k = 2.0 * math.sqrt(A) * math.sin(w0) / (2.0 * SHELF_Q)  # 2 √A α
+def shelf_terms(A, c, k, high: bool) -> tuple:
+    """RBJ low (``high=False``) or high shelf with S = 1, normalized (b0, b1, b2, a1, a2), from
+    A = 10^(G/40), c = cos w0 and k = 2√A·α. Plain arithmetic, as :func:`peaking_terms`."""
     s = 1.0 if high else -1.0  # the shelves differ by the sign of the (A−1)c terms and of b1/a1
     b0 = A * ((A + 1) + s * (A - 1) * c + k)
     b1 = -s * 2 * A * ((A - 1) + s * (A + 1) * c)
@@ -55,7 +49,22 @@ def shelf_coefficients(gain_db: float, freq_hz: float, sample_rate: float, high:
     a0 = (A + 1) - s * (A - 1) * c + k
     a1 = s * 2 * ((A - 1) - s * (A + 1) * c)
     a2 = (A + 1) - s * (A - 1) * c - k
-    return np.array([b0 / a0, b1 / a0, b2 / a0, a1 / a0, a2 / a0])
+    return (b0 / a0, b1 / a0, b2 / a0, a1 / a0, a2 / a0)
+
+
+def peaking_coefficients(gain_db: float, freq_hz: float, q: float, sample_rate: float) -> np.ndarray:
+    """Normalized [b0, b1, b2, a1, a2] (a0 = 1) of an RBJ peaking filter."""
+    A = 10.0 ** (gain_db / 40.0)
+    w0 = _w0(freq_hz, sample_rate)
+    return np.array(peaking_terms(A, math.cos(w0), math.sin(w0) / (2.0 * q)))
+
+
+def shelf_coefficients(gain_db: float, freq_hz: float, sample_rate: float, high: bool) -> np.ndarray:
+    """Normalized [b0, b1, b2, a1, a2] of an RBJ low (``high=False``) or high shelf, S = 1."""
+    A = 10.0 ** (gain_db / 40.0)
+    w0 = _w0(freq_hz, sample_rate)
+    k = 2.0 * math.sqrt(A) * math.sin(w0) / (2.0 * SHELF_Q)  # 2 √A α
+    return np.array(shelf_terms(A, math.cos(w0), k, high))
 
 
 def eq_sections(params: dict, sample_rate: float) -> np.ndarray:

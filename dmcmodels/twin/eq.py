@@ -20,9 +20,9 @@ import math
 
 import torch
 
+from dmcdata.console.eq import SHELF_Q, peaking_terms, shelf_terms
 from dmcmodels.twin.biquad import biquad_cascade
 
-SHELF_Q = 1.0 / math.sqrt(2.0)
 
 
 def _w0(freq_hz: torch.Tensor, sample_rate: float) -> torch.Tensor:
@@ -33,27 +33,15 @@ def peaking_sos(gain_db: torch.Tensor, freq_hz: torch.Tensor, q: torch.Tensor, s
     """(B,) gain dB, centre Hz, Q → (B, 5) normalized [b0, b1, b2, a1, a2] (RBJ peaking EQ)."""
     A = torch.pow(10.0, gain_db / 40.0)
     w0 = _w0(freq_hz, sample_rate)
-    c = torch.cos(w0)
-    alpha = torch.sin(w0) / (2.0 * q)
-    a0 = 1.0 + alpha / A
-    return torch.stack([(1.0 + alpha * A) / a0, -2.0 * c / a0, (1.0 - alpha * A) / a0,
-                        -2.0 * c / a0, (1.0 - alpha / A) / a0], dim=-1)
+    return torch.stack(peaking_terms(A, torch.cos(w0), torch.sin(w0) / (2.0 * q)), dim=-1)
 
 
 def shelf_sos(gain_db: torch.Tensor, freq_hz: torch.Tensor, sample_rate: float, high: bool) -> torch.Tensor:
     """(B,) gain dB, corner Hz → (B, 5) normalized coefficients of an RBJ low / high shelf, S = 1."""
     A = torch.pow(10.0, gain_db / 40.0)
     w0 = _w0(freq_hz, sample_rate)
-    c = torch.cos(w0)
     k = 2.0 * torch.sqrt(A) * torch.sin(w0) / (2.0 * SHELF_Q)  # 2 √A α
-    s = 1.0 if high else -1.0
-    b0 = A * ((A + 1) + s * (A - 1) * c + k)
-    b1 = -s * 2 * A * ((A - 1) + s * (A + 1) * c)
-    b2 = A * ((A + 1) + s * (A - 1) * c - k)
-    a0 = (A + 1) - s * (A - 1) * c + k
-    a1 = s * 2 * ((A - 1) - s * (A + 1) * c)
-    a2 = (A + 1) - s * (A - 1) * c - k
-    return torch.stack([b0 / a0, b1 / a0, b2 / a0, a1 / a0, a2 / a0], dim=-1)
+    return torch.stack(shelf_terms(A, torch.cos(w0), k, high), dim=-1)
 
 
 def eq_sos(p: dict, sample_rate: float) -> torch.Tensor:
