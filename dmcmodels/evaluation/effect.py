@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,7 +174,3 @@ def spectrogram_png(signals: dict, sample_rate: int, title: str) -> bytes:
 def model_label(cfg, model) -> str:
     rf_ms = 1000.0 * model.receptive_field / cfg.sample_rate
     return f"{cfg.model} ({count_parameters(model) / 1000:.0f}k, {rf_ms:.1f} ms)"
-
-
-def nan_safe(v: float) -> float:
-    return v if math.isfinite(v) else float("nan")
