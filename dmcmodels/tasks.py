@@ -101,3 +101,14 @@ def prepare(task: str, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.T
     if task == "la2a":
         return x, cond, y
     raise ValueError(f"unknown task {task!r}; known: {list(TASKS)}")
+
+
+def predict(model, task: str, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(model input, target, output), input and target centre-cropped to the output's span: what
+    the trainer's loss and the evaluation's metrics compare, sample-aligned."""
+    from dmcmodels.models.tcn import center_crop
+
+    x, cond, y = prepare(task, batch)
+    out = model(x, cond)
+    n = out.shape[-1]
+    return center_crop(x, n), center_crop(y, n), out

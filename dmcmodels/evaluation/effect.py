@@ -36,7 +36,6 @@ import torch
 
 from dmcmodels import losses, tasks
 from dmcmodels.models import count_parameters
-from dmcmodels.models.tcn import center_crop
 from dmcmodels.evaluation import thesis
 
 CHANNEL_TASKS = {
@@ -84,9 +83,8 @@ def score(model, task: str, batch: dict, batch_size: int = 8, sample_rate: int =
     count = len(batch["key"])
     for i in range(0, count, batch_size):
         part = {k: v[i:i + batch_size] for k, v in batch.items()}
-        x, cond, y = tasks.prepare(task, part)
-        out = model(x.to(device), cond.to(device)).cpu()
-        yc, xc = center_crop(y, out.shape[-1]), center_crop(x, out.shape[-1])
+        part = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in part.items()}
+        xc, yc, out = (t.cpu() for t in tasks.predict(model, task, part))
         for store, pred in ((model_vals, out), (ident_vals, xc)):
             for m, v in metric_values(pred, yc, sample_rate).items():
                 store[m].append(v)

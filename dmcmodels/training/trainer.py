@@ -35,7 +35,6 @@ import torch
 
 from dmcmodels import tasks
 from dmcmodels.models import build_model, count_parameters
-from dmcmodels.models.tcn import center_crop
 from dmcmodels.training import checkpoint as ckpt
 from dmcmodels.training import distributed as dist
 from dmcmodels.training.config import ConfigError, TrainConfig
@@ -83,9 +82,8 @@ def to_device(batch: dict, dev: torch.device) -> dict:
 
 
 def forward_loss(model, loss_fn, task: str, batch: dict) -> tuple[torch.Tensor, int]:
-    x, cond, y = tasks.prepare(task, batch)
-    out = model(x, cond)
-    return loss_fn(out, center_crop(y, out.shape[-1])), x.shape[0]
+    _, y, out = tasks.predict(model, task, batch)
+    return loss_fn(out, y), out.shape[0]
 
 
 def train_step(net, params, opt, loss_fn, task: str, batch: dict) -> tuple[torch.Tensor, int, bool]:
