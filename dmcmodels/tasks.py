@@ -27,6 +27,10 @@ sees their effect in x_in, and keep the vector the data pipeline writes usable a
 
 **la2a** (``dmcmodels train la2a``; thesis §4.5): the SignalTrain LA-2A pairs as they are —
 input (1, T) → target (1, T), conditioning the two knobs [limit 0|1, peak reduction / 100].
+
+**mix** (``dmcmodels train mix``; thesis §5): a mixer (:mod:`dmcmodels.models.dmc`) takes a batch
+of songs, tracks (B, N, T) with a mask of the real ones (``MultitrackDataset`` + ``pad_tracks``),
+and returns the stereo mix (B, 2, T), compared with the reference mix (B, 2, T).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import torch
 
 from dmcdata.console.params import CHANNEL_SPACE
 
-TASKS = ("channel", "la2a")
+TASKS = ("channel", "la2a", "mix")
 PAN_LAWS = ("linear", "constant_power")
 
 _GAIN = CHANNEL_SPACE["gain_db"]
@@ -108,6 +112,8 @@ def predict(model, task: str, batch: dict) -> tuple[torch.Tensor, torch.Tensor, 
     the trainer's loss and the evaluation's metrics compare, sample-aligned."""
     from dmcmodels.models.tcn import center_crop
 
+    if task == "mix":
+        return batch["tracks"], batch["mix"], model(batch["tracks"], batch["track_mask"])["mix"]
     x, cond, y = prepare(task, batch)
     out = model(x, cond)
     n = out.shape[-1]

@@ -56,8 +56,9 @@ class MultitrackDataset(ShardStream):
 
     patch_seconds: patch length (default 5 s). patches: ``1`` (default; k random crops per
     segment and epoch) or ``"all"`` (tile the segment). permute: shuffle the track order of
-    every patch (seeded). mono: downmix tracks to mono. mix: the member name to use as
-    reference (``None`` = the JSON's ``"mix"``; e.g. ``"dry_mix.flac"`` for ENST's dry mix).
+    every patch (seeded). mono: downmix tracks to mono. mix: the reference mix: ``None`` = the
+    JSON's ``"mix"`` member; a JSON field naming a member (``"dry_mix"`` for ENST's dry mix); or a
+    member name (``"dry_mix.flac"``).
     Plus every :class:`ShardStream` option (``selection="n_tracks <= 8"`` …).
     """
 
@@ -86,7 +87,10 @@ class MultitrackDataset(ShardStream):
             names = [t["member"] for t in tracks]
         except (ValueError, KeyError, TypeError) as e:
             raise SampleDecodeError(f"{key}.json: missing or invalid field ({e!r})") from None
-        mix_name = self.mix if self.mix is not None else meta.get("mix")
+        # mix: a member name, or a JSON field naming one (ENST's "dry_mix"); None: the JSON's "mix"
+        mix_name = meta.get("mix") if self.mix is None else meta.get(self.mix, self.mix)
+        if mix_name is not None and not isinstance(mix_name, str):
+            raise SampleDecodeError(f"{key}.json: field {self.mix!r} does not name a member")
         for m in names + ([mix_name] if mix_name else []):
             if m not in members:
                 raise SampleDecodeError(f"{key}: member {m!r} named in the JSON is missing")
@@ -139,7 +143,7 @@ def pad_tracks(samples: list[dict]) -> dict:
     """Collate songs with different track counts: zero-pad to the largest N and add a mask.
 
     Returns ``tracks`` (B, N_max, T) (or (B, N_max, C, T)), ``track_mask`` (B, N_max) bool (True =
-    real track), ``n_tracks`` (B,), ``mix`` (B, 2, T), ``start``/``valid`` (B,), and lists
+    real track), ``n_tracks`` (B,), ``sample_rate`` (B,), ``mix`` (B, 2, T), ``start``/``valid`` (B,), and lists
     ``key``, ``song``, ``instruments`` (padded entries are "").
     """
     if not samples:
@@ -156,6 +160,7 @@ def pad_tracks(samples: list[dict]) -> dict:
     out = {
         "tracks": tracks, "track_mask": mask,
         "n_tracks": torch.tensor([s["n_tracks"] for s in samples]),
+        "sample_rate": torch.tensor([s["sample_rate"] for s in samples]),
         "start": torch.tensor([s["start"] for s in samples]),
         "valid": torch.tensor([s["valid"] for s in samples]),
         "key": [s["key"] for s in samples], "song": [s["song"] for s in samples],

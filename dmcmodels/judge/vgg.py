@@ -34,10 +34,19 @@ class MusicnnVGG(nn.Module):
         self.convs = nn.ModuleList(nn.Conv2d(1 if i == 0 else filters, filters, 3, padding=1) for i in range(5))
         self.bns = nn.ModuleList(nn.BatchNorm2d(filters, eps=BN_EPS) for _ in range(5))
         self.pools = nn.ModuleList(nn.MaxPool2d(k, s) for k, s in POOLS)
-        self.dense = nn.Linear(2 * filters, n_tags)
+        self.dense = nn.Linear(2 * filters, n_tags) if n_tags else None  # n_tags=0: an embedding network only
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 187, 96) log-mel patches → (batch, filters) embeddings (pool5 averaged)."""
+        h = self.bn_input(x.unsqueeze(1))
+        for conv, bn, pool in zip(self.convs, self.bns, self.pools):
+            h = pool(bn(torch.relu(conv(h))))
+        return h.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """``logits``/``tags`` (batch, n_tags), ``pool1``..``pool5`` (NCHW), ``embedding`` (batch, 128)."""
+        if self.dense is None:
+            raise ValueError("this MusicnnVGG has no tag layer (n_tags=0): use embed()")
         h = self.bn_input(x.unsqueeze(1))
         out = {}
         for i, (conv, bn, pool) in enumerate(zip(self.convs, self.bns, self.pools), start=1):

@@ -18,6 +18,7 @@ from torch import nn
 TCN_PRESETS = {"tcn-10": 1, "tcn-20": 2, "tcn-30": 3}
 WAVE_U_NET_PRESETS = ("wave-u-net", "wave-u-net-6-8", "wave-u-net-6-16")
 MODEL_NAMES = tuple(TCN_PRESETS) + WAVE_U_NET_PRESETS
+MIX_MODEL_NAMES = ("dmc-basic", "dmc-full", "mix-wave-u-net")  # mixers: dmcmodels.models.dmc
 
 
 def build_model(name: str, cond_dim: int, **kwargs) -> nn.Module:
@@ -36,7 +37,47 @@ def build_model(name: str, cond_dim: int, **kwargs) -> nn.Module:
         preset = "wave-u-net-6-16" if name == "wave-u-net" else name
         args = {**PRESETS[preset], **kwargs}
         return WaveUNet(cond_dim=cond_dim, **args)
+    if name in MIX_MODEL_NAMES:
+        return build_mixer(name, **kwargs)
     raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
+
+
+def build_mixer(name: str, **kwargs) -> nn.Module:
+    """A mixer (``MIX_MODEL_NAMES`` or a baseline, ``mono`` / ``random``) with its constructor arguments.
+
+    ``dmc-full`` takes ``channel`` = "dsp" (default) or "tcn"; for "tcn", ``channel_model`` is the
+    spec ``{"model", "model_args", "cond_dim"}`` of the frozen network (its weights come from the
+    DMC's checkpoint, or :func:`dmcmodels.models.dmc` callers load them).
+    """
+    from dmcmodels.models.baselines import MonoMix, RandomMix
+    from dmcmodels.models.dmc import DMC
+    from dmcmodels.models.mix_wave_u_net import MixWaveUNet
+
+    kwargs = dict(kwargs)
+    if name == "dmc-basic":
+        if kwargs.pop("channel", "gain-pan") != "gain-pan":
+            raise ValueError("dmc-basic has the gain-pan channel only (use dmc-full for --channel dsp|tcn)")
+        return DMC(channel="gain-pan", **kwargs)
+    if name == "dmc-full":
+        channel = kwargs.pop("channel", "dsp")
+        if channel not in ("dsp", "tcn"):
+            raise ValueError(f"dmc-full's --channel must be dsp or tcn, got {channel!r}")
+        spec = kwargs.pop("channel_model", None)
+        if channel == "tcn":
+            if not spec:
+                raise ValueError("dmc-full --channel tcn needs a trained channel (--channel-checkpoint RUN)")
+            kwargs["channel_model"] = build_model(spec["model"], spec["cond_dim"], **spec.get("model_args", {}))
+            kwargs["channel_cond_dim"] = spec["cond_dim"]
+        return DMC(channel=channel, **kwargs)
+    if name == "mix-wave-u-net":
+        for k in ("sample_rate", "pan_law"):
+            kwargs.pop(k, None)
+        return MixWaveUNet(**kwargs)
+    if name == "mono":
+        return MonoMix(pan_law=kwargs.get("pan_law", "linear"))
+    if name == "random":
+        return RandomMix(pan_law=kwargs.get("pan_law", "linear"), seed=kwargs.get("seed", 0))
+    raise ValueError(f"unknown mixer {name!r}; known: {', '.join(MIX_MODEL_NAMES + ('mono', 'random'))}")
 
 
 def count_parameters(model: nn.Module) -> int:

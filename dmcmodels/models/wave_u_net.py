@@ -116,12 +116,13 @@ class WaveUNet(nn.Module):
     channels·growth^i), cond_dim (conditioning size), kernel_size k and stride s of the
     (transposed) strided convolutions (k ≥ s), context (odd kernel of the decoder's first conv),
     growth (channel factor per level), film_hidden / film_embed (FiLM generator widths and the size
-    of its global embedding), rescale (reference std of the initial weight rescaling; None = off).
+    of its global embedding), rescale (reference std of the initial weight rescaling; None = off),
+    in_channels / out_channels (1 for an effect; Mix-Wave-U-Net uses N inputs and 2 outputs).
     """
 
     def __init__(self, depth: int = 6, channels: int = 16, cond_dim: int = 25, kernel_size: int = 8,
                  stride: int = 4, context: int = 3, growth: int = 2, film_hidden: tuple[int, ...] = (128, 256),
-                 film_embed: int = 128, rescale: float | None = 0.1):
+                 film_embed: int = 128, rescale: float | None = 0.1, in_channels: int = 1, out_channels: int = 1):
         super().__init__()
         if min(depth, channels, kernel_size, stride, context, growth) < 1:
             raise ValueError("depth, channels, kernel_size, stride, context and growth must all be >= 1")
@@ -130,14 +131,15 @@ class WaveUNet(nn.Module):
         if context % 2 == 0:
             raise ValueError(f"context must be odd (so skip connections align sample-exactly), got {context}")
         self.depth, self.channels, self.cond_dim = depth, channels, cond_dim
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self._stride, self.context, self.growth = kernel_size, stride, context, growth
         self.generator = FiLMGenerator(cond_dim, film_hidden, film_embed)
         widths = [channels * growth ** i for i in range(depth)]
         self.encoders = nn.ModuleList(
-            EncoderBlock(1 if i == 0 else widths[i - 1], widths[i], kernel_size, stride, film_embed)
+            EncoderBlock(self.in_channels if i == 0 else widths[i - 1], widths[i], kernel_size, stride, film_embed)
             for i in range(depth))
         self.decoders = nn.ModuleList(
-            DecoderBlock(widths[i], 1 if i == 0 else widths[i - 1], kernel_size, stride, context, film_embed,
+            DecoderBlock(widths[i], self.out_channels if i == 0 else widths[i - 1], kernel_size, stride, context, film_embed,
                          last=(i == 0))
             for i in range(depth))  # decoders[i] undoes encoders[i]; run from depth−1 down to 0
         if rescale is not None:
@@ -270,8 +272,8 @@ class WaveUNet(nn.Module):
     # ------------------------------------------------------------------ forward
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 3 or x.shape[1] != 1:
-            raise ValueError(f"input must have shape (batch, 1, samples), got {tuple(x.shape)}")
+        if x.ndim != 3 or x.shape[1] != self.in_channels:
+            raise ValueError(f"input must have shape (batch, {self.in_channels}, samples), got {tuple(x.shape)}")
         n = x.shape[-1]
         start, m = self._crop(n)
         if n < self.min_input_length:

@@ -67,11 +67,11 @@ def load(path, map_location="cpu") -> dict:
 
 def load_model(path, device="cpu"):
     """(model in eval mode, TrainConfig, checkpoint dict) from a run folder or checkpoint file."""
-    from dmcmodels.models import build_model
     from dmcmodels.training.config import TrainConfig
+    from dmcmodels.training.setup import build
 
     state = load(path)
     cfg = TrainConfig.from_dict(state["config"])
-    model = build_model(cfg.model, cfg.cond_dim, **cfg.model_args)
+    model = build(cfg)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), cfg, state

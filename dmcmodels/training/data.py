@@ -122,16 +122,35 @@ def auto_patch_seconds(receptive_field: int, sample_rate: int = 44100) -> float:
     return PATCH_PRESETS[-1]
 
 
+MIX_PATCH_SECONDS = 5.0  # thesis §5.3
+
+
+def collate_fn(cfg: TrainConfig):
+    """How the trainer batches examples: songs padded to a common track count (mix), else stacked."""
+    if cfg.kind == "mix":
+        from dmcdata.streaming import pad_tracks
+
+        return pad_tracks
+    return None
+
+
 def make_dataset(cfg: TrainConfig, spec: list[str], selection: str | None, *, train: bool,
-                 receptive_field: int, rank: int | None = None, world_size: int | None = None):
+                 receptive_field: int | None, rank: int | None = None, world_size: int | None = None):
     """The streaming dataset for ``cfg.kind`` over ``spec`` (training: shuffled; validation: fixed order)."""
     from dmcdata.effects import AugmentConfig, EffectConfig, EffectError
-    from dmcdata.streaming import EffectDataset, PairedDataset
+    from dmcdata.streaming import EffectDataset, MultitrackDataset, PairedDataset
 
     kind = shard_kind(spec)
-    patch = cfg.patch_seconds or auto_patch_seconds(receptive_field, cfg.sample_rate)
     common = dict(selection=selection, seed=cfg.seed + (0 if train else 7919), shuffle_shards=train,
                   item_shuffle_buffer=cfg.item_shuffle_buffer if train else 0, rank=rank, world_size=world_size)
+    if cfg.kind == "mix":
+        if kind != "multitrack":
+            raise DataError(f"train mix needs multitrack shards (`dmcdata build medleydb|enst-drums`); {spec[0]} "
+                            f"holds {kind} samples")
+        # training: a random 5-s crop per segment and epoch, tracks in a random order; validation: fixed crops
+        return MultitrackDataset(source(spec), patch_seconds=cfg.patch_seconds or MIX_PATCH_SECONDS, permute=train,
+                                 mix=None if cfg.target == "mix" else cfg.target, **common)
+    patch = cfg.patch_seconds or auto_patch_seconds(receptive_field, cfg.sample_rate)
     if cfg.kind == "la2a":
         if kind != "paired":
             raise DataError(f"train la2a needs SignalTrain shards (input/target pairs); {spec[0]} holds {kind} samples")
@@ -149,10 +168,23 @@ def make_dataset(cfg: TrainConfig, spec: list[str], selection: str | None, *, tr
                          **common)
 
 
-def collect(dataset, n: int, batch_size: int = 16) -> dict:
-    """The first ``n`` examples of ``dataset`` (epoch 0) as one batch of tensors (strings as lists)."""
+def collect(dataset, n: int, batch_size: int = 16, collate=None) -> dict:
+    """The first ``n`` examples of ``dataset`` (epoch 0) as one batch of tensors (strings as lists).
+
+    With ``collate`` (e.g. ``pad_tracks``) examples are collated one by one and kept as a list of
+    batches of one under ``"examples"`` (songs with different track counts do not stack)."""
     from dmcdata.streaming import StreamingLoader
 
+    if collate is not None:
+        loader = StreamingLoader(dataset, batch_size=1, num_workers=0, collate_fn=collate)
+        examples = []
+        for batch in loader:
+            examples.append(batch)
+            if len(examples) >= n:
+                break
+        if not examples:
+            raise DataError("the validation data yields no example (every shard skipped, or no sample selected)")
+        return {"examples": examples, "key": [e["key"][0] for e in examples]}
     loader = StreamingLoader(dataset, batch_size=batch_size, num_workers=0)
     parts: list[dict] = []
     got = 0

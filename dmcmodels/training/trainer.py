@@ -6,9 +6,9 @@ The loop, in one sitting:
     build the fixed validation set, the model (seeded), Adam, ReduceLROnPlateau
     resume from RUN/checkpoints/last.pt if asked (model, optimizer, scheduler, loader position,
         RNG states, step, early-stopping counters: the continued run equals an uninterrupted one)
-    for each batch of the streaming loader:
+    for each group of --accumulate batches of the streaming loader:
         (input, conditioning, target) = task.prepare(batch); crop the target to the output
-        loss → backward → gradient norm; a non-finite norm skips the batch (counted; too many in a
+        loss / k → backward, summed over the group → gradient norm; a non-finite norm skips the batch (counted; too many in a
             row stop the run, the last good checkpoint kept) — the norm is the same on every rank
             after DDP's all-reduce, so all ranks skip together
         every val_every steps: validate on the fixed set, step the plateau scheduler, keep best,
@@ -37,8 +37,9 @@ from dmcmodels import tasks
 from dmcmodels.models import build_model, count_parameters
 from dmcmodels.training import checkpoint as ckpt
 from dmcmodels.training import distributed as dist
+from dmcmodels.training import setup
 from dmcmodels.training.config import ConfigError, TrainConfig
-from dmcmodels.training.data import DataError, collect, make_dataset, split_selection
+from dmcmodels.training.data import DataError, collate_fn, collect, make_dataset, split_selection
 
 METRICS_FILE = "metrics.csv"
 METRIC_FIELDS = ["step", "epoch", "elapsed_s", "lr", "train_loss", "val_loss", "best_val_loss",
@@ -86,18 +87,29 @@ def forward_loss(model, loss_fn, task: str, batch: dict) -> tuple[torch.Tensor, 
     return loss_fn(out, y), out.shape[0]
 
 
-def train_step(net, params, opt, loss_fn, task: str, batch: dict) -> tuple[torch.Tensor, int, bool]:
-    """One optimizer step: (loss, batch size, applied). Not applied when the gradient norm is not
-    finite (the same decision on every rank: DDP all-reduces the gradients before the norm)."""
-    loss, b = forward_loss(net, loss_fn, task, batch)
+def train_step(net, params, opt, loss_fn, task: str, batches: list[dict]) -> tuple[torch.Tensor, int, bool]:
+    """One optimizer step over ``batches`` (gradient accumulation: each batch's loss weighted 1/k):
+    (mean loss, examples, applied). Not applied when the gradient norm is not finite (the same
+    decision on every rank: DDP all-reduces the gradients before the norm)."""
+    import contextlib
+
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    total, n, k = 0.0, 0, len(batches)
+    for i, batch in enumerate(batches):
+        # DDP: all-reduce once, after the last micro-batch
+        sync = contextlib.nullcontext() if i == k - 1 or not hasattr(net, "no_sync") else net.no_sync()
+        with sync:
+            loss, b = forward_loss(net, loss_fn, task, batch)
+            (loss / k).backward()
+        total += float(loss.detach()) / k
+        n += b
     norm = torch.nn.utils.clip_grad_norm_(params, math.inf)
-    if not torch.isfinite(norm):
+    loss = torch.tensor(total)
+    if not torch.isfinite(norm) or not math.isfinite(total):
         opt.zero_grad(set_to_none=True)
-        return loss.detach(), b, False
+        return loss, n, False
     opt.step()
-    return loss.detach(), b, True
+    return loss, n, True
 
 
 @torch.no_grad()
@@ -105,6 +117,13 @@ def validate(model, loss_fn, task: str, val: dict, batch_size: int, dev: torch.d
     model.eval()
     total, n = 0.0, 0
     count = len(val["key"])
+    if "examples" in val:  # one song per example (mix): its own batch of one
+        for ex in val["examples"]:
+            loss, b = forward_loss(model, loss_fn, task, to_device(ex, dev))
+            total += float(loss) * b
+            n += b
+        model.train()
+        return total / n
     for i in range(0, count, batch_size):
         part = to_device({k: v[i:i + batch_size] for k, v in val.items()}, dev)
         loss, b = forward_loss(model, loss_fn, task, part)
@@ -127,28 +146,43 @@ def train(cfg: TrainConfig, run: Path, resume: bool = False, progress: bool = Tr
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     task = cfg.task
-    # the receptive field (for the default patch length) does not depend on the conditioning size
-    try:
-        rf = build_model(cfg.model, 1, **cfg.model_args).receptive_field
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"--model {cfg.model} --model-args {json.dumps(cfg.model_args)}: {e}") from None
+    mixing = cfg.kind == "mix"
+    rf = None
+    if not mixing:  # the receptive field (for the default patch length) does not depend on the conditioning size
+        try:
+            rf = build_model(cfg.model, 1, **cfg.model_args).receptive_field
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"--model {cfg.model} --model-args {json.dumps(cfg.model_args)}: {e}") from None
     val_spec = cfg.val or cfg.train
     val_sel = split_selection(val_spec, "val", cfg.val_select, strict=cfg.val is None)
     if cfg.val is None and val_sel is None:
         raise DataError(f"{cfg.train[0]} has no 'val' split in its manifest: pass --val DATA")
     val = collect(make_dataset(cfg, val_spec, val_sel, train=False, receptive_field=rf, rank=0, world_size=1),
-                  cfg.val_examples)
-    cfg.cond_dim = int(val["params"].shape[1])
+                  cfg.val_examples, collate=collate_fn(cfg))
+    if mixing:
+        rates = sorted({int(ex["sample_rate"][0]) for ex in val["examples"]})
+        if len(rates) != 1:
+            raise DataError(f"the validation songs have several sample rates {rates}; a mixer runs at one")
+        cfg.sample_rate = rates[0]
+        if not resume and cfg.channel == "tcn" and "channel_model" not in cfg.model_args:
+            cfg.model_args["channel_model"] = setup.channel_spec(cfg)
+    else:
+        cfg.cond_dim = int(val["params"].shape[1])
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, cfg.cond_dim, **cfg.model_args).to(dev)
+    model = setup.build(cfg)
+    if not resume:
+        setup.init_pretrained(model, cfg)
+    model = model.to(dev)
     net = dist.wrap(model, dev)
     loss_fn = make_loss(cfg.loss)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg.lr_factor,
                                                        patience=cfg.lr_patience)
     train_ds = make_dataset(cfg, cfg.train, split_selection(cfg.train, "train", cfg.select, strict=False), train=True,
                             receptive_field=rf)
-    loader = StreamingLoader(train_ds, batch_size=cfg.batch_size, num_workers=cfg.num_workers, drop_last=True)
+    loader = StreamingLoader(train_ds, batch_size=cfg.batch_size, num_workers=cfg.num_workers, drop_last=True,
+                             collate_fn=collate_fn(cfg))
     step, best, bad_vals, skipped, bad_run = 0, math.inf, 0, 0, 0
     last_path, best_path = run / ckpt.CKPT_DIR / ckpt.LAST, run / ckpt.CKPT_DIR / ckpt.BEST
     if resume:
@@ -187,13 +221,17 @@ def train(cfg: TrainConfig, run: Path, resume: bool = False, progress: bool = Tr
     win_t, win_n, win_loss, win_steps = time.monotonic(), 0, 0.0, 0
     rate, stop = 0.0, ""
     net.train()
-    params = list(model.parameters())
     fwd = torch.compile(net) if cfg.compile else net
+    pending: list[dict] = []
     while not stop:
         got_batch = False
         for batch in loader:
             got_batch = True
-            loss, b, applied = train_step(fwd, params, opt, loss_fn, task, to_device(batch, dev))
+            pending.append(to_device(batch, dev))
+            if len(pending) < cfg.accumulate:
+                continue
+            loss, b, applied = train_step(fwd, params, opt, loss_fn, task, pending)
+            pending = []
             if not applied:
                 skipped += 1
                 bad_run += 1
