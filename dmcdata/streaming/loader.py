@@ -23,6 +23,7 @@ import multiprocessing as mp
 import queue as queue_mod
 from typing import Any, Callable, Iterator
 
+import torch
 from torch.utils.data import DataLoader
 from torch.utils.data._utils.collate import default_collate, default_convert
 
@@ -118,8 +119,13 @@ class StreamingLoader:
         self._pass_log = SkipLog()
         from_start = not self.consumed
         n_items = 0
+        # DataLoader draws a base seed from its generator each time it is iterated; a private one keeps
+        # it off torch's global RNG, so a resumed run's dropout draws equal an uninterrupted run's
+        # (shard and item randomness come from the dataset's own seeds, not from this generator)
+        kwargs = dict(self.kwargs)
+        kwargs.setdefault("generator", torch.Generator().manual_seed(ds.seed * 1000003 + self.epoch))
         dl = DataLoader(ds, batch_size=self.batch_size, num_workers=self.num_workers,
-                        collate_fn=_PositionCollate(self.collate_fn), **self.kwargs)
+                        collate_fn=_PositionCollate(self.collate_fn), **kwargs)
         finished = False
         try:
             for batch, pos in dl:
