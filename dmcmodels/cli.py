@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("dmcmodels.judge.tag_cli", "print the top music tags of audio files (MTT_vgg / MSD_vgg)"),
     "fad": ("dmcmodels.judge.fad_cli", "Fréchet distance (FD, FD-infinity) between two sets of audio files"),
     "listen": ("dmcmodels.judge.listen.cli", "build an APE-style listening-test page; analyse its ratings"),
+    "mix": ("dmcmodels.mix", "mix a folder of stems with a trained mixer: mix.wav + the editable mix document mix.json"),
     "fit": ("dmcmodels.fit", "recover a mix's console settings from its stems (gradient descent through the exact twin)"),
 }
 
