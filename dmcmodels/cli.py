@@ -9,7 +9,7 @@ from dmcdata.cli import run
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("dmcmodels.summary", "print each model's parameter count and receptive field"),
     "train": ("dmcmodels.training.cli", "train a model (effect channel, la2a) into a run folder; resumable, torchrun-ready"),
-    "eval": ("dmcmodels.evaluation.cli", "evaluate a trained effect / la2a model against baselines: tables + examples"),
+    "eval": ("dmcmodels.evaluation.cli", "evaluate trained effect / la2a models and mixers against baselines: tables, examples, stimuli"),
     "process": ("dmcmodels.process", "run a trained effect model over a whole audio file in blocks"),
     "weights": ("dmcmodels.judge.weights_cli", "fetch the pretrained MTT_vgg / MSD_vgg weights (musicnn 0.1.0 wheel) as torch"),
     "tag": ("dmcmodels.judge.tag_cli", "print the top music tags of audio files (MTT_vgg / MSD_vgg)"),

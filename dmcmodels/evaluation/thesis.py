@@ -50,3 +50,33 @@ def la2a_reference(model: str, mixup: bool) -> tuple | None:
     if mixup and f"{name}-mixup" in TABLE9:
         return TABLE9[f"{name}-mixup"]
     return TABLE9.get(name)
+
+
+# Tables 12 and 13 (thesis §5.6.1): objective metrics of the mixing systems on the test songs —
+# stereo MR-STFT distance and the Fréchet distances with MTT_vgg and MSD_vgg embeddings (plain FD;
+# the thesis reports no FD-inf and no gain/pan recovery). Method -> (MR-STFT, FD MTT_vgg, FD MSD_vgg).
+TABLE12_ENST = {  # ENST-drums, 8 input channels, target = the dry mix (gain and pan only)
+    "mono": (6.038, 4.57, 3.01),
+    "random": (3.403, 4.63, 2.89),
+    "mix-wave-u-net": (9.763, 3.13, 1.94),
+    "dmc-basic": (1.825, 2.24, 1.16),
+}
+TABLE13_MEDLEYDB = {  # MedleyDB; input-channel subset (songs with at most that many tracks) -> rows
+    8: {"mono": (5.363, 2.21, 1.41), "random": (3.018, 2.66, 1.48), "mix-wave-u-net": (7.386, 40.45, 29.62),
+        "dmc-basic": (3.024, 2.91, 1.64)},
+    16: {"mono": (5.840, 2.34, 2.92), "random": (3.186, 2.40, 2.63), "dmc-basic": (3.341, 3.00, 1.65)},
+    5: {"mono": (5.300, 2.89, 1.67), "random": (3.040, 3.42, 1.87), "dmc-full": (3.689, 6.72, 4.04)},
+}
+MIX_METHOD_NAMES = {"mono": "Mono mix", "random": "Random mix", "mix-wave-u-net": "Wave-U-Net",
+                    "dmc-basic": "DMC-basic", "dmc-full": "DMC-full"}
+
+
+def mix_reference(dataset: str) -> tuple[str, list[tuple[str, str, tuple]]] | None:
+    """(caption, rows (subset, method, (MR-STFT, FD MTT, FD MSD))) of the thesis table for ``dataset``."""
+    if dataset in ("enst_drums", "enst-drums"):
+        return ("thesis Table 12 (ENST-drums, 8 inputs, dry-mix target)",
+                [("8", MIX_METHOD_NAMES[m], v) for m, v in TABLE12_ENST.items()])
+    if dataset == "medleydb":
+        return ("thesis Table 13 (MedleyDB; subsets of songs with <= 8, <= 16 and <= 5 tracks)",
+                [(str(k), MIX_METHOD_NAMES[m], v) for k, rows in TABLE13_MEDLEYDB.items() for m, v in rows.items()])
+    return None

@@ -160,3 +160,21 @@ def embed_files(paths, model: str = "mtt_vgg", cache: str | os.PathLike | None =
     if per_file:
         return out
     return np.concatenate(out) if out else np.zeros((0, 128), np.float32)
+
+
+def embed_audio(audio: np.ndarray, sample_rate: int, model: str = "mtt_vgg", cache: str | os.PathLike | None = None,
+                net=None) -> np.ndarray:
+    """Per-patch embeddings (n, 128) float32 of an in-memory signal, ``(samples,)`` or ``(channels, samples)``
+    at ``sample_rate``: the same numbers :func:`embed_files` gives for a float WAV of it. A signal shorter
+    than one 2.99-s patch gives ``(0, 128)``. Pass ``net`` (``weights.load_model(model)[0]``) to embed many
+    signals without reloading the network; nothing is cached."""
+    from dmcmodels.judge.frontend import audio_patches
+    from dmcmodels.judge.infer import run_patches
+    from dmcmodels.judge.weights import load_model
+
+    patches = audio_patches(audio, sample_rate)
+    if len(patches) == 0:
+        return np.zeros((0, 128), np.float32)
+    if net is None:
+        net, _ = load_model(model, cache)
+    return run_patches(net, patches)["embedding"].astype(np.float32)

@@ -76,6 +76,29 @@ def to_patches(logmel: np.ndarray, frames: int = PATCH_FRAMES) -> np.ndarray:
     return np.ascontiguousarray(logmel[:n * frames].reshape(n, frames, logmel.shape[1]))
 
 
+def audio_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """An in-memory signal as ``librosa.load(path, sr=16000)`` would give it from a float WAV of it:
+    ``(samples,)`` or ``(channels, samples)`` float32 at ``sample_rate`` → mono float32 at 16 kHz
+    (channel mean, then librosa's default resampler)."""
+    import librosa
+
+    y = np.asarray(audio, dtype=np.float32)
+    if y.ndim not in (1, 2) or y.shape[-1] == 0:
+        raise FrontendError(f"audio must be (samples,) or (channels, samples) with samples > 0, got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise FrontendError("audio contains NaN or infinite samples")
+    if y.ndim == 2:
+        y = librosa.to_mono(y)
+    if int(sample_rate) != SAMPLE_RATE:
+        y = librosa.resample(y, orig_sr=int(sample_rate), target_sr=SAMPLE_RATE, res_type="soxr_hq")
+    return y
+
+
+def audio_patches(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Network input patches (n, 187, 96) of an in-memory signal (:func:`audio_16k`); n may be 0."""
+    return to_patches(log_mel(audio_16k(audio, sample_rate)))
+
+
 def file_patches(path: str | os.PathLike) -> np.ndarray:
     """Network input patches of one audio file; at least one, else :class:`FrontendError`."""
     audio = load_audio(path)
