@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("pipelines.verify", "re-hash every shard of a build against its manifests"),
     "synth-chain": ("pipelines.synth_chain", "write random effect-chain examples (input, target, params) to shards (Ray)"),
     "render": ("dmcdata.console.cli", "render a mix JSON document with the DSP console"),
+    "quickstart": ("pipelines.quickstart", "the whole system on the demo corpus: data → models → evaluations → an editable mix"),
 }
 
 
