@@ -143,7 +143,7 @@ def pad_tracks(samples: list[dict]) -> dict:
     """Collate songs with different track counts: zero-pad to the largest N and add a mask.
 
     Returns ``tracks`` (B, N_max, T) (or (B, N_max, C, T)), ``track_mask`` (B, N_max) bool (True =
-    real track), ``n_tracks`` (B,), ``sample_rate`` (B,), ``mix`` (B, 2, T), ``start``/``valid`` (B,), and lists
+    real track), ``n_tracks`` (B,), ``sample_rate`` (B,) (when the samples have it), ``mix`` (B, 2, T), ``start``/``valid`` (B,), and lists
     ``key``, ``song``, ``instruments`` (padded entries are "").
     """
     if not samples:
@@ -160,7 +160,6 @@ def pad_tracks(samples: list[dict]) -> dict:
     out = {
         "tracks": tracks, "track_mask": mask,
         "n_tracks": torch.tensor([s["n_tracks"] for s in samples]),
-        "sample_rate": torch.tensor([s["sample_rate"] for s in samples]),
         "start": torch.tensor([s["start"] for s in samples]),
         "valid": torch.tensor([s["valid"] for s in samples]),
         "key": [s["key"] for s in samples], "song": [s["song"] for s in samples],
@@ -168,6 +167,8 @@ def pad_tracks(samples: list[dict]) -> dict:
     }
     if all("mix" in s for s in samples):
         out["mix"] = torch.from_numpy(np.stack([s["mix"] for s in samples]))
+    if all("sample_rate" in s for s in samples):
+        out["sample_rate"] = torch.tensor([s["sample_rate"] for s in samples])
     return out
 
 
