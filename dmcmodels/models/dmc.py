@@ -49,12 +49,6 @@ def denorm(v: torch.Tensor, name: str) -> torch.Tensor:
     return p.min + (v.clamp(-1.0, 1.0) + 1.0) * 0.5 * (p.max - p.min)
 
 
-def linear_pan(theta: torch.Tensor, law: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if law == "linear":
-        return 1.0 - theta, theta
-    return torch.cos(theta * (torch.pi / 2.0)), torch.sin(theta * (torch.pi / 2.0))
-
-
 def full_vector(params: torch.Tensor, names) -> torch.Tensor:
     """(..., P) normalized values of ``names`` → (..., 25): the other console parameters neutral."""
     names = list(names)
@@ -77,7 +71,9 @@ class GainPanChannel(nn.Module):
 
     def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         g = torch.pow(10.0, denorm(v[:, 0], "gain_db") / 20.0)
-        left, right = linear_pan(denorm(v[:, 1], "pan"), self.pan_law)
+        from dmcmodels.twin.channel import pan_gains
+
+        left, right = pan_gains(denorm(v[:, 1], "pan"), self.pan_law)
         y = x * g[:, None]
         return torch.stack([left[:, None] * y, right[:, None] * y], dim=1)
 
