@@ -117,16 +117,11 @@ def validate(model, loss_fn, task: str, val: dict, batch_size: int, dev: torch.d
     model.eval()
     total, n = 0.0, 0
     count = len(val["key"])
-    if "examples" in val:  # one song per example (mix): its own batch of one
-        for ex in val["examples"]:
-            loss, b = forward_loss(model, loss_fn, task, to_device(ex, dev))
-            total += float(loss) * b
-            n += b
-        model.train()
-        return total / n
-    for i in range(0, count, batch_size):
-        part = to_device({k: v[i:i + batch_size] for k, v in val.items()}, dev)
-        loss, b = forward_loss(model, loss_fn, task, part)
+    # mix: one song per example, each its own batch of one; else slices of the stacked tensors
+    parts = val["examples"] if "examples" in val else [{k: v[i:i + batch_size] for k, v in val.items()}
+                                                       for i in range(0, count, batch_size)]
+    for part in parts:
+        loss, b = forward_loss(model, loss_fn, task, to_device(part, dev))
         total += float(loss) * b
         n += b
     model.train()
