@@ -41,19 +41,27 @@ def session_processes(sid: int) -> list:
     return out
 
 
-def end_session(sid: int) -> None:
-    procs = session_processes(sid)
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=5)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
+def end_session(sid: int, deadline_s: float = 60.0) -> None:
+    """Terminate, then kill, every process of the session and wait until they are gone: a killed
+    process can sit in uninterruptible disk sleep for a moment, and a dying raylet may still
+    start a worker, so repeat until none is left or the deadline passes."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        procs = session_processes(sid)
+        if not procs or time.monotonic() > deadline:
+            return
+        for p in procs:
+            try:
+                p.terminate()
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=5)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(alive, timeout=10)
 
 
 def free_port() -> int:
