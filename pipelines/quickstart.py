@@ -252,7 +252,8 @@ def _fmt(v) -> str:
 
 
 MIX_COLUMNS = [("mr_stft_mean", "stereo MR-STFT"), ("fd_mtt_vgg", "FD MTT_vgg"), ("fd_msd_vgg", "FD MSD_vgg"),
-               ("gain_error_db_mean", "gain err (dB)"), ("pan_error_mean", "pan err")]
+               ("gain_error_db_mean", "gain err (dB)"), ("pan_error_mean", "pan err"),
+               ("pan_amount_error_mean", "pan amount err")]
 
 
 def results_table(r: Run) -> str:

@@ -120,10 +120,13 @@ def test_mono_gain_and_pan_errors_equal_a_hand_computation(corpus, result):
     assert mono["gain_error_db"]["std"] == pytest.approx(np.std(gain), abs=1e-9)
     assert mono["pan_error"]["mean"] == pytest.approx(np.mean(pan), abs=1e-9)
     assert mono["pan_error_lr_free"]["mean"] == pytest.approx(np.mean(pan), abs=1e-9)  # centre = its mirror
+    assert mono["pan_amount_error"]["mean"] == pytest.approx(np.mean(pan), abs=1e-9)  # centre: amount 0
     assert np.mean(gain) > 0.5  # the engineer's relative gains are not all equal: the check can fail
     rnd = next(m for m in res["methods"] if m["method"] == "random")
     dmc = next(m for m in res["methods"] if m["method"] == "dmc-basic")
     assert rnd["pan_error_lr_free"]["mean"] <= rnd["pan_error"]["mean"]
+    for m in (rnd, dmc):  # ||a| − |b|| ≤ |a − b| and ≤ |a + b|: never above either pan error
+        assert m["pan_amount_error"]["mean"] <= m["pan_error_lr_free"]["mean"] + 1e-12
     assert dmc["gain_error_db"]["n"] == len(gain) and rnd["gain_error_db"]["mean"] != mono["gain_error_db"]["mean"]
 
 
@@ -239,3 +242,19 @@ def test_errors_exit_2_without_traceback(corpus, result, tmp_path, capsys):
     assert cli(["eval", "effect", "--checkpoint", str(run), "--data", str(corpus["build"]), "--out",
                 str(tmp_path / "o7"), "--no-fad"]) == 2
     assert "belong(s) to eval mix" in capsys.readouterr().err
+
+
+def test_recovery_errors_by_hand():
+    from dmcmodels.evaluation.mix import recovery_errors
+
+    ref = {"a": {"gain_db": 0.0, "pan": 0.2}, "b": {"gain_db": -6.0, "pan": 0.5}, "c": {"gain_db": 3.0, "pan": 0.9}}
+    pred = [{"gain_db": 1.0, "pan": 0.7}, {"gain_db": -5.0, "pan": 0.5}, {"gain_db": 1.0, "pan": 0.35}, {"gain_db": 0, "pan": 0.5}]
+    g, p, q, a, miss = recovery_errors(pred, ref, ["a", "b", "c", "x"], np.array([1.0, 1.0, 1.0, 1.0]))
+    assert miss == ["x"]
+    # relative gains: pred (1, -5, 1) - (-1) = (2, -4, 2); ref (0, -6, 3) - (-1) = (1, -5, 4)
+    assert g == pytest.approx([1.0, 1.0, 2.0])
+    assert p == pytest.approx([0.5, 0.0, 0.55])
+    assert q == pytest.approx([0.1, 0.0, 0.25])  # the mirror (0.3, 0.5, 0.65) is closer
+    assert a == pytest.approx([0.1, 0.0, 0.25])  # |0.2 - 0.3|, 0, |0.15 - 0.4|
+    g, p, q, a, _ = recovery_errors(pred[:3], ref, ["a", "b", "c"], np.array([1.0, 1e-4, 1.0]))  # b silent
+    assert len(p) == 2 and a == pytest.approx([0.1, 0.25])

@@ -165,3 +165,23 @@ def test_input_skip_starts_as_the_identity_and_learns_from_there():
     loss.backward()
     assert m.output.weight.grad.abs().sum() > 0  # the zero-initialised output conv gets a gradient
     assert m.dry_gain.weight.grad.abs().sum() > 0 and m.dry_gain.bias.grad.item() > 0  # and the dry level
+
+
+def test_dry_envelope_starts_as_the_identity_and_can_follow_a_gain_in_time():
+    torch.manual_seed(0)
+    kw = dict(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True)
+    m = TCN(**kw, dry_envelope=True)
+    x, c = torch.randn(2, 1, 200), torch.rand(2, 25) * 2 - 1
+    y = m(x, c)
+    dry = center_crop(x, y.shape[-1])
+    assert torch.equal(y, dry)
+    assert count_parameters(m) == count_parameters(TCN(**kw)) + 4 + 1  # Conv1d(4, 1, 1)
+    # a target whose gain changes halfway: only the envelope can make the dry path follow it
+    ramp = torch.ones_like(dry)
+    ramp[..., dry.shape[-1] // 2:] = 0.25
+    ((y - ramp * dry) ** 2).mean().backward()
+    assert m.envelope.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="needs input_skip"):
+        TCN(n_blocks=3, kernel_size=3, channels=4, dry_envelope=True)
+    # the envelope sees only what the skips see: receptive field and block processing unchanged
+    assert m.receptive_field == TCN(**kw).receptive_field

@@ -26,6 +26,16 @@ with w, b and the output conv initialised to zero, so an untrained model is exac
 a(c) learns the level of the dry signal from the settings (a dry/wet-style gain) and the
 convolutions what the processors change. The thesis' TCN is ``input_skip=False`` (default).
 
+``dry_envelope=True`` (with ``input_skip``; not in the thesis) lets the dry gain move in time:
+
+    y(t) = (a(c) + e(t)) · crop(x)(t) + output(Σ skips)(t),    e = envelope(Σ skips)
+
+with ``envelope`` a second zero-initialised 1×1 convolution on the same skip sum, so e(t) sees the
+whole receptive field around t. A compressor's output is its input times a gain that varies in
+time: here the network can produce that gain directly and keep the input's spectrum, where the
+residual path alone has to re-synthesise the whole signal (and an under-trained one loses its
+highs). It starts as the identity too, and e adds ``channels + 1`` parameters.
+
 Receptive field r = 1 + Σ_i (k − 1)·d_i = 1 + (k − 1)·(2^n_blocks − 1)·stacks
 (k = 15, 10 blocks: 1 + 14·1023·stacks samples = 324.8 / 649.5 / 974.3 ms at 44.1 kHz).
 """
@@ -73,12 +83,13 @@ class TCN(nn.Module):
     Parameters: n_blocks per stack (dilations 1, 2, …, 2^(n_blocks−1)), kernel_size, channels
     (conv width), cond_dim (25 static order, 31 variable order), stacks, film_hidden /
     film_embed (generator MLP widths and the size of the global (γ, β) embedding), input_skip
-    (add the centre-cropped input to the output; zero-initialised output conv).
+    (add the centre-cropped input to the output; zero-initialised output conv), dry_envelope
+    (that dry path's gain varies in time, from the skips; needs input_skip).
     """
 
     def __init__(self, n_blocks: int = 10, kernel_size: int = 15, channels: int = 32, cond_dim: int = 25,
                  stacks: int = 1, film_hidden: tuple[int, ...] = (128, 256), film_embed: int = 128,
-                 input_skip: bool = False):
+                 input_skip: bool = False, dry_envelope: bool = False):
         super().__init__()
         if n_blocks < 1 or stacks < 1 or kernel_size < 1 or channels < 1:
             raise ValueError("n_blocks, stacks, kernel_size and channels must all be >= 1")
@@ -93,10 +104,17 @@ class TCN(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.output = nn.Conv1d(channels, 1, kernel_size=1)
         self.input_skip = bool(input_skip)
+        self.dry_envelope = bool(dry_envelope)
+        if self.dry_envelope and not self.input_skip:
+            raise ValueError("dry_envelope=True needs input_skip=True (it modulates the dry path)")
         if self.input_skip:
             self.dry_gain = nn.Linear(film_embed, 1)
             for t in (self.output.weight, self.output.bias, self.dry_gain.weight, self.dry_gain.bias):
                 nn.init.zeros_(t)
+        if self.dry_envelope:
+            self.envelope = nn.Conv1d(channels, 1, kernel_size=1)
+            nn.init.zeros_(self.envelope.weight)
+            nn.init.zeros_(self.envelope.bias)
 
     @property
     def receptive_field(self) -> int:
@@ -128,7 +146,10 @@ class TCN(nn.Module):
         y = self.output(skips)
         if dry is None:
             return y
-        return y + (1.0 + self.dry_gain(embedding))[:, :, None] * dry
+        gain = (1.0 + self.dry_gain(embedding))[:, :, None]
+        if self.dry_envelope:
+            gain = gain + self.envelope(skips)
+        return y + gain * dry
 
 
 def count_parameters(model: nn.Module) -> int:
