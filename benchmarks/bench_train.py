@@ -5,6 +5,11 @@ its own) and must reach the same loss as the eager loop after the same steps.
 
     python benchmarks/bench_train.py --models tcn-10 tcn-20 --batch-size 8 --steps 6
 
+``eager`` is the plain loop anyone would write, on stock PyTorch operations (``nn.Conv1d``'s own
+backward: :func:`dmcmodels.models.conv.set_fast_backward` ``(False)``); ``project`` is the
+trainer's step with the project's convolution backward (:class:`dmcmodels.models.conv.FastConv1d`);
+``compiled`` is that step under ``torch.compile`` (``dmcmodels train --compile``).
+
 Prints, per model and variant: seconds per step (median after warm-up), examples/s, peak RSS,
 the final loss, and the ratio eager ÷ variant (> 1: faster than the plain loop).
 """
@@ -26,6 +31,7 @@ def worker(model_name: str, variant: str, batch: int, seconds: float, steps: int
 
     from dmcmodels.losses import make_loss
     from dmcmodels.models import build_model
+    from dmcmodels.models.conv import set_fast_backward
     from dmcmodels.models.tcn import center_crop
     from dmcmodels.training.trainer import train_step
 
@@ -40,7 +46,8 @@ def worker(model_name: str, variant: str, batch: int, seconds: float, steps: int
     opt = torch.optim.Adam(model.parameters(), lr=3e-4)
     loss_fn = make_loss("l1")
     times, losses = [], []
-    if variant == "eager":  # the plain loop anyone would write
+    if variant == "eager":  # the plain loop anyone would write, on stock PyTorch ops (nn.Conv1d's own backward)
+        set_fast_backward(False)
         x, c, y = batch_d["input"], batch_d["params"], batch_d["target"]
         for _ in range(warmup + steps):
             t = time.perf_counter()
@@ -56,7 +63,7 @@ def worker(model_name: str, variant: str, batch: int, seconds: float, steps: int
         params = list(model.parameters())
         for _ in range(warmup + steps):
             t = time.perf_counter()
-            loss, _, _ = train_step(fwd, params, opt, loss_fn, "la2a", batch_d)  # la2a: batch used as is
+            loss, _, _ = train_step(fwd, params, opt, loss_fn, "la2a", [batch_d])  # la2a: batch used as is
             times.append(time.perf_counter() - t)
             losses.append(float(loss))
     return {"step_s": statistics.median(times[warmup:]), "first_s": times[0], "losses": losses,

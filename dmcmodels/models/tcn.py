@@ -45,6 +45,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dmcmodels.models.conv import FastConv1d
 from dmcmodels.models.film import FiLM, FiLMGenerator
 
 
@@ -62,7 +63,7 @@ class TCNBlock(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, kernel_size: int, dilation: int, embed_dim: int):
         super().__init__()
-        self.conv = nn.Conv1d(in_channels, channels, kernel_size, dilation=dilation)
+        self.conv = FastConv1d(in_channels, channels, kernel_size, dilation=dilation)
         self.film = FiLM(channels, embed_dim)
         self.act = nn.PReLU(channels)
         self.res_gain = nn.Parameter(torch.ones(1))
@@ -102,7 +103,7 @@ class TCN(nn.Module):
                 in_ch = 1 if (s == 0 and n == 0) else channels
                 blocks.append(TCNBlock(in_ch, channels, kernel_size, 2 ** n, film_embed))
         self.blocks = nn.ModuleList(blocks)
-        self.output = nn.Conv1d(channels, 1, kernel_size=1)
+        self.output = FastConv1d(channels, 1, kernel_size=1)
         self.input_skip = bool(input_skip)
         self.dry_envelope = bool(dry_envelope)
         if self.dry_envelope and not self.input_skip:
