@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   dmcmodels train mix --model dmc-full --channel tcn --channel-checkpoint runs/tcn10 --train ... --out ...
   dmcmodels train mix --train shards/enst --target dry_mix --out runs/enst-basic   # ENST: the dry mix
   torchrun --nproc_per_node 2 -m dmcmodels.cli train effect --train ... --out ...    # DDP, one rank per process
+  dmcmodels train effect --train ... --out ... --ray-workers 4 --ray-address auto    # the same, ranks on Ray
 """
 
 def json_object(text: str) -> dict:
@@ -102,6 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, (field, typ, help_text) in OPTIONS.items():
         kw = {"nargs": "+"} if field in ("train", "val") else {}
         parser.add_argument(flag, dest=field, type=typ, default=argparse.SUPPRESS, help=help_text, **kw)
+    from dmcmodels.training.ray_launch import add_ray_arguments
+
+    add_ray_arguments(parser)
 
 
 def _given(args) -> dict:
@@ -135,13 +139,23 @@ def config_from_args(args) -> TrainConfig:
 
 
 def main(args: argparse.Namespace) -> int:
+    from dmcmodels.training import ray_launch
+
+    prog = f"dmcmodels train {args.kind}"
+    try:
+        ray_launch.check_flags(args)
+    except ConfigError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    if ray_launch.wanted(args):  # --ray-workers N: N ranks, each running this very command, as Ray actors
+        return ray_launch.launch(args)
+
     from dmcdata.streaming import AllShardsSkippedError, DatasetKindError, SelectionError, UrlError
     from dmcmodels.judge.weights import WeightsError
     from dmcmodels.training.checkpoint import CheckpointError
     from dmcmodels.training.data import DataError
     from dmcmodels.training.trainer import TrainingError, train
 
-    prog = f"dmcmodels train {args.kind}"
     try:
         cfg = config_from_args(args)
         s = train(cfg, Path(args.out), resume=args.resume, progress=not args.no_progress)
