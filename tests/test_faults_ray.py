@@ -8,6 +8,7 @@ and real ``dmcdata build`` subprocesses interrupted with SIGINT to their process
 terminal's Ctrl-C does.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -82,15 +83,15 @@ def build_cmd(home, out):
             "--segment-seconds", "0.1", "--shard-size", "1", "--workers", "2", "--no-progress"]
 
 
-@pytest.fixture()
-def head_cluster():
-    """A real `ray start --head` on a free port, in its own session and temp dir."""
+@contextlib.contextmanager
+def ray_head(num_cpus: int, env: dict, tag: str):
+    """A real `ray start --head` on a free port, in its own session and temp dir; yields its address
+    and, on exit, ends exactly the processes of that session (checked)."""
     if not RAY.exists():
         pytest.fail(f"the ray command-line tool is not installed beside {sys.executable}")
     port = free_port()
-    tmp = Path(f"/tmp/dmcray-{os.getpid()}-{port}")
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    proc = subprocess.Popen([str(RAY), "start", "--head", f"--port={port}", "--num-cpus=1",
+    tmp = Path(f"/tmp/{tag}-{os.getpid()}-{port}")
+    proc = subprocess.Popen([str(RAY), "start", "--head", f"--port={port}", f"--num-cpus={num_cpus}",
                              "--include-dashboard=false", f"--temp-dir={tmp}", "--disable-usage-stats"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
@@ -102,6 +103,12 @@ def head_cluster():
         end_session(proc.pid)
         shutil.rmtree(tmp, ignore_errors=True)
     assert session_processes(proc.pid) == []
+
+
+@pytest.fixture()
+def head_cluster():
+    with ray_head(1, dict(os.environ, RAY_USAGE_STATS_ENABLED="0"), "dmcray") as address:
+        yield address
 
 
 def test_workers_mean_a_private_instance_even_with_a_cluster_up(home, tmp_path, head_cluster):

@@ -21,7 +21,7 @@ import torch
 
 from dist_worker import write_multitrack_shards
 from dmcmodels.cli import main as cli
-from tests.test_faults_ray import RAY, end_session, free_port, session_processes
+from tests.test_faults_ray import end_session, ray_head, session_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = json.dumps({"n_blocks": 3, "kernel_size": 3, "channels": 4, "film_hidden": [8], "film_embed": 8})
@@ -67,22 +67,8 @@ def torchrun_run(data, tmp_path_factory):
 @pytest.fixture(scope="module")
 def head_cluster():
     """A real `ray start --head` (2 CPUs) on a free port, in its own session and temp dir."""
-    if not RAY.exists():
-        pytest.fail(f"the ray command-line tool is not installed beside {sys.executable}")
-    port = free_port()
-    tmp = Path(f"/tmp/dmcray-train-{os.getpid()}-{port}")
-    proc = subprocess.Popen([str(RAY), "start", "--head", f"--port={port}", "--num-cpus=2",
-                             "--include-dashboard=false", f"--temp-dir={tmp}", "--disable-usage-stats"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env(), start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=120)
-        if proc.returncode != 0:
-            pytest.fail(f"ray start --head failed: {out.decode(errors='replace')[-2000:]}")
-        yield f"127.0.0.1:{port}"
-    finally:
-        end_session(proc.pid)
-        shutil.rmtree(tmp, ignore_errors=True)
-    assert session_processes(proc.pid) == []
+    with ray_head(2, env(), "dmcray-train") as address:
+        yield address
 
 
 def checkpoint(run: Path) -> dict:
