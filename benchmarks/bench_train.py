@@ -6,7 +6,7 @@ its own) and must reach the same loss as the eager loop after the same steps.
     python benchmarks/bench_train.py --models tcn-10 tcn-20 --batch-size 8 --steps 6
 
 ``eager`` is the plain loop anyone would write, on stock PyTorch operations (``nn.Conv1d``'s own
-backward: :func:`dmcmodels.models.conv.set_fast_backward` ``(False)``); ``project`` is the
+backward: :func:`dmcmodels.models.conv.fast_backward` ``(False)``); ``project`` is the
 trainer's step with the project's convolution backward (:class:`dmcmodels.models.conv.FastConv1d`);
 ``compiled`` is that step under ``torch.compile`` (``dmcmodels train --compile``).
 
@@ -31,7 +31,7 @@ def worker(model_name: str, variant: str, batch: int, seconds: float, steps: int
 
     from dmcmodels.losses import make_loss
     from dmcmodels.models import build_model
-    from dmcmodels.models.conv import set_fast_backward
+    from dmcmodels.models.conv import fast_backward
     from dmcmodels.models.tcn import center_crop
     from dmcmodels.training.trainer import train_step
 
@@ -47,17 +47,17 @@ def worker(model_name: str, variant: str, batch: int, seconds: float, steps: int
     loss_fn = make_loss("l1")
     times, losses = [], []
     if variant == "eager":  # the plain loop anyone would write, on stock PyTorch ops (nn.Conv1d's own backward)
-        set_fast_backward(False)
-        x, c, y = batch_d["input"], batch_d["params"], batch_d["target"]
-        for _ in range(warmup + steps):
-            t = time.perf_counter()
-            out = model(x, c)
-            loss = (out - center_crop(y, out.shape[-1])).abs().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            times.append(time.perf_counter() - t)
-            losses.append(float(loss))
+        with fast_backward(False):
+            x, c, y = batch_d["input"], batch_d["params"], batch_d["target"]
+            for _ in range(warmup + steps):
+                t = time.perf_counter()
+                out = model(x, c)
+                loss = (out - center_crop(y, out.shape[-1])).abs().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                times.append(time.perf_counter() - t)
+                losses.append(float(loss))
     else:
         fwd = torch.compile(model) if variant == "compiled" else model
         params = list(model.parameters())

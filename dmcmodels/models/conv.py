@@ -21,7 +21,7 @@ shapes (32 channels, kernel 15, 8 × 32634 samples, 2 threads): input gradient 2
 
 Used on CPU when autograd needs a gradient and the layer is a plain one (stride 1, no padding,
 one group — every TCN layer); otherwise, on CUDA, in inference, or after
-:func:`set_fast_backward` ``(False)`` it is ``nn.Conv1d`` exactly.
+:func:`fast_backward` ``(False)`` it is ``nn.Conv1d`` exactly.
 """
 
 from __future__ import annotations
@@ -33,12 +33,6 @@ from torch import nn
 import torch.nn.functional as F
 
 _ENABLED = True
-
-
-def set_fast_backward(enabled: bool) -> None:
-    """Switch the faster backward on or off for every :class:`FastConv1d` (default on)."""
-    global _ENABLED
-    _ENABLED = bool(enabled)
 
 
 @contextlib.contextmanager
