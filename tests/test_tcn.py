@@ -1,5 +1,7 @@
 """TCN + FiLM: receptive field, output length, conditioning, gradients, sizes vs the thesis."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -185,3 +187,71 @@ def test_dry_envelope_starts_as_the_identity_and_can_follow_a_gain_in_time():
         TCN(n_blocks=3, kernel_size=3, channels=4, dry_envelope=True)
     # the envelope sees only what the skips see: receptive field and block processing unchanged
     assert m.receptive_field == TCN(**kw).receptive_field
+
+
+def test_level_db_starts_as_the_identity_and_sets_levels_in_nepers():
+    torch.manual_seed(0)
+    kw = dict(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True)
+    m = TCN(**kw, level_db=True)
+    x, c = torch.randn(2, 1, 120), torch.rand(2, 25) * 2 - 1
+    y = m(x, c)
+    dry = center_crop(x, y.shape[-1])
+    assert torch.equal(y, dry)
+    assert count_parameters(m) == count_parameters(TCN(**kw)) + 8 + 1  # the wet-level Linear(8, 1)
+    ((y - 0.5 * dry) ** 2).mean().backward()
+    assert m.dry_gain.bias.grad.item() > 0 and m.output.weight.grad.abs().sum() > 0
+    lam = TCN.LOG_GAIN_LIMIT * math.tanh(-3.0 / TCN.LOG_GAIN_LIMIT)  # the soft limit λ(u) at u = -3
+    with torch.no_grad():  # the dry level u = -3: gain exp(λ(-3)) = exp(-2.94) (-25.5 dB)
+        m.dry_gain.bias.fill_(-3.0)
+        assert torch.allclose(m(x, c), math.exp(lam) * dry, rtol=1e-4, atol=0)
+        m.dry_gain.bias.fill_(1e4)  # far past the limit: the gain saturates at exp(12), finite
+        big = m(x, c)
+    assert torch.isfinite(big).all() and torch.allclose(big, math.exp(TCN.LOG_GAIN_LIMIT) * dry, rtol=1e-4)
+    with pytest.raises(ValueError, match="needs input_skip"):
+        TCN(n_blocks=3, kernel_size=3, channels=4, level_db=True)
+
+
+def test_wet_false_is_a_gain_computer():
+    torch.manual_seed(0)
+    kw = dict(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True,
+              dry_envelope=True, level_db=True)
+    m = TCN(**kw, wet=False)
+    assert m.output is None and not hasattr(m, "wet_gain")
+    assert count_parameters(m) == count_parameters(TCN(**kw)) - (4 + 1) - (8 + 1)  # no output conv, no wet level
+    with torch.no_grad():
+        m.envelope.weight.normal_()
+    x, c = torch.randn(2, 1, 200), torch.rand(2, 25) * 2 - 1
+    y = m(x, c)
+    dry = center_crop(x, y.shape[-1])
+    ratio = y / dry  # the output is the input times a positive gain that moves in time
+    assert (ratio > 0).all() and ratio.std() > 1e-3
+    for bad in (dict(wet=False), dict(wet=False, dry_envelope=True), dict(wet=False, level_db=True)):
+        with pytest.raises(ValueError, match="wet=False needs"):
+            TCN(n_blocks=3, kernel_size=3, channels=4, input_skip=True, **bad)
+
+
+def test_envelope_window_smooths_the_gain_and_widens_the_receptive_field():
+    torch.manual_seed(0)
+    kw = dict(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True,
+              dry_envelope=True, level_db=True, wet=False)
+    raw, smooth = TCN(**kw), TCN(**kw, envelope_window=101)
+    assert smooth.receptive_field == raw.receptive_field + 100
+    assert torch.isclose(smooth.smoothing.sum(), torch.tensor(1.0)) and "smoothing" not in smooth.state_dict()
+    x, c = torch.randn(2, 1, 2000), torch.rand(2, 25) * 2 - 1
+    y = smooth(x, c)
+    assert torch.allclose(y, center_crop(x, y.shape[-1]))  # zero-initialised: still the identity
+    smooth.load_state_dict(raw.state_dict())  # same weights, random envelope: the gain wobbles sample by sample
+    with torch.no_grad():
+        for m in (raw, smooth):
+            m.envelope.weight.normal_(generator=torch.Generator().manual_seed(5))
+        wobble = {}
+        for name, m in (("raw", raw), ("smooth", smooth)):
+            y = m(x, c)
+            log_gain = torch.log(y / center_crop(x, y.shape[-1]))
+            wobble[name] = log_gain.diff(dim=-1).abs().mean().item()
+    assert wobble["smooth"] < wobble["raw"] / 20
+    for bad in (0, 2, -3):
+        with pytest.raises(ValueError, match="odd number"):
+            TCN(**kw, envelope_window=bad)
+    with pytest.raises(ValueError, match="needs dry_envelope"):
+        TCN(n_blocks=3, kernel_size=3, channels=4, input_skip=True, envelope_window=5)

@@ -92,10 +92,17 @@ def _tiny(kind: str):
     torch.manual_seed(1)
     if kind == "tcn":
         return TCN(n_blocks=4, kernel_size=5, channels=4, film_hidden=(8,), film_embed=8).eval()
+    if kind == "gain":  # the gain computer (wet=False), its envelope randomised so the gain moves in time
+        m = TCN(n_blocks=4, kernel_size=5, channels=4, film_hidden=(8,), film_embed=8, input_skip=True,
+                dry_envelope=True, level_db=True, wet=False, envelope_window=31).eval()
+        with torch.no_grad():
+            m.envelope.weight.normal_()
+        return m
     return build_model("wave-u-net", 25, depth=3, channels=4, film_hidden=(8,), film_embed=8).eval()
 
 
-@pytest.mark.parametrize("kind,total", [("tcn", 1), ("tcn", 777), ("tcn", 5000), ("wun", 3000), ("wun", 9001)])
+@pytest.mark.parametrize("kind,total", [("tcn", 1), ("tcn", 777), ("tcn", 5000), ("gain", 5000), ("wun", 3000),
+                                        ("wun", 9001)])
 def test_block_processing_equals_one_shot(kind, total):
     """Blocks of ~300 samples equal one pass over the whole zero-padded signal (float tolerance)."""
     m = _tiny(kind)

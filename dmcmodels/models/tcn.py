@@ -36,6 +36,29 @@ time: here the network can produce that gain directly and keep the input's spect
 residual path alone has to re-synthesise the whole signal (and an under-trained one loses its
 highs). It starts as the identity too, and e adds ``channels + 1`` parameters.
 
+``level_db=True`` (with ``input_skip``; not in the thesis) predicts the levels in the log domain:
+
+    y(t) = exp(λ(u_w(c))) · output(Σ skips)(t) + exp(λ(u_d(c) + e(t))) · crop(x)(t),
+    λ(u) = L · tanh(u / L),   L = 12 nepers (±104 dB)
+
+u_d, u_w: zero-initialised linear maps of the FiLM embedding (dry and wet level in nepers;
+1 Np = 8.686 dB), e as above (0 without ``dry_envelope``). The settings move a console channel's
+level over ~100 dB (EQ gains, threshold, ratio, make-up, dry/wet levels): a linear gain
+a = 1 + w·e + b has to hit 0.001 to within 0.0001 for a target 60 dB down, a log gain moves by
+−6.9 Np and a 1 dB error is the same step at any level. λ (smooth, λ(u) ≈ u for |u| ≪ L) keeps exp()
+finite. ``wet=False`` (needs ``level_db`` and ``dry_envelope``)
+drops the residual path: y = exp(λ(u_d(c) + e(t))) · crop(x), a gain computer that can only turn
+the input up and down in time — what a compressor does, and all it can do (no EQ, no reverb, no
+distortion).
+
+``envelope_window=W`` (odd, samples; with ``dry_envelope``) smooths e(t) — with ``level_db`` the
+log-gain u(t) = u_d(c) + e(t) before exp() — with a fixed Hann window of W taps (sum 1): a gain computed
+sample by sample from the skips wobbles at audio rate, and multiplying the input by such a gain is
+amplitude modulation — sidebands around every partial, new energy in the quiet bands — which the
+MCD (every mel band in dB) punishes far more than any level error. A compressor's gain moves at
+its attack and release speed; W = 441 (10 ms at 44.1 kHz) keeps it below ~100 Hz. The receptive
+field grows by W − 1 (the window needs the skips around every output sample). W = 1: no smoothing.
+
 Receptive field r = 1 + Σ_i (k − 1)·d_i = 1 + (k − 1)·(2^n_blocks − 1)·stacks
 (k = 15, 10 blocks: 1 + 14·1023·stacks samples = 324.8 / 649.5 / 974.3 ms at 44.1 kHz).
 """
@@ -85,12 +108,18 @@ class TCN(nn.Module):
     (conv width), cond_dim (25 static order, 31 variable order), stacks, film_hidden /
     film_embed (generator MLP widths and the size of the global (γ, β) embedding), input_skip
     (add the centre-cropped input to the output; zero-initialised output conv), dry_envelope
-    (that dry path's gain varies in time, from the skips; needs input_skip).
+    (that dry path's gain varies in time, from the skips; needs input_skip), level_db (dry and wet
+    levels predicted in nepers; needs input_skip), wet (False: no residual path, the output is the
+    input times the predicted gain; needs level_db and dry_envelope).
     """
+
+    #: |log-gain| limit of ``level_db`` in nepers (12 Np = 104 dB).
+    LOG_GAIN_LIMIT = 12.0
 
     def __init__(self, n_blocks: int = 10, kernel_size: int = 15, channels: int = 32, cond_dim: int = 25,
                  stacks: int = 1, film_hidden: tuple[int, ...] = (128, 256), film_embed: int = 128,
-                 input_skip: bool = False, dry_envelope: bool = False):
+                 input_skip: bool = False, dry_envelope: bool = False, level_db: bool = False,
+                 wet: bool = True, envelope_window: int = 1):
         super().__init__()
         if n_blocks < 1 or stacks < 1 or kernel_size < 1 or channels < 1:
             raise ValueError("n_blocks, stacks, kernel_size and channels must all be >= 1")
@@ -103,15 +132,34 @@ class TCN(nn.Module):
                 in_ch = 1 if (s == 0 and n == 0) else channels
                 blocks.append(TCNBlock(in_ch, channels, kernel_size, 2 ** n, film_embed))
         self.blocks = nn.ModuleList(blocks)
-        self.output = FastConv1d(channels, 1, kernel_size=1)
         self.input_skip = bool(input_skip)
         self.dry_envelope = bool(dry_envelope)
+        self.level_db, self.wet = bool(level_db), bool(wet)
         if self.dry_envelope and not self.input_skip:
             raise ValueError("dry_envelope=True needs input_skip=True (it modulates the dry path)")
+        if self.level_db and not self.input_skip:
+            raise ValueError("level_db=True needs input_skip=True (it sets the dry path's level)")
+        if not self.wet and not (self.level_db and self.dry_envelope):
+            raise ValueError("wet=False needs level_db=True and dry_envelope=True (the output is then the "
+                             "input times the predicted gain)")
+        self.envelope_window = int(envelope_window)
+        if self.envelope_window < 1 or self.envelope_window % 2 == 0:
+            raise ValueError(f"envelope_window must be an odd number of samples >= 1, got {envelope_window}")
+        if self.envelope_window > 1 and not self.dry_envelope:
+            raise ValueError("envelope_window > 1 needs dry_envelope=True (it smooths the dry path's gain in time)")
+        if self.envelope_window > 1:
+            w = torch.hann_window(self.envelope_window + 2, periodic=False, dtype=torch.float64)[1:-1]
+            self.register_buffer("smoothing", (w / w.sum()).float().reshape(1, 1, -1), persistent=False)
+        self.output = FastConv1d(channels, 1, kernel_size=1) if self.wet else None
         if self.input_skip:
             self.dry_gain = nn.Linear(film_embed, 1)
-            for t in (self.output.weight, self.output.bias, self.dry_gain.weight, self.dry_gain.bias):
+            for t in (self.dry_gain.weight, self.dry_gain.bias) + (
+                    (self.output.weight, self.output.bias) if self.wet else ()):
                 nn.init.zeros_(t)
+        if self.level_db and self.wet:
+            self.wet_gain = nn.Linear(film_embed, 1)
+            nn.init.zeros_(self.wet_gain.weight)
+            nn.init.zeros_(self.wet_gain.bias)
         if self.dry_envelope:
             self.envelope = nn.Conv1d(channels, 1, kernel_size=1)
             nn.init.zeros_(self.envelope.weight)
@@ -120,7 +168,7 @@ class TCN(nn.Module):
     @property
     def receptive_field(self) -> int:
         """In samples: 1 + Σ (kernel_size − 1)·dilation over all blocks."""
-        return 1 + sum(b.shrink for b in self.blocks)
+        return 1 + sum(b.shrink for b in self.blocks) + (self.envelope_window - 1)
 
     def receptive_field_ms(self, sample_rate: float = 44100.0) -> float:
         return 1000.0 * self.receptive_field / sample_rate
@@ -139,18 +187,36 @@ class TCN(nn.Module):
         embedding = self.generator(cond)
         out_len = self.output_length(x.shape[-1])
         dry = center_crop(x, out_len) if self.input_skip else None
+        span = out_len + self.envelope_window - 1  # the envelope's window needs (W - 1) more skip samples
         skips = None
         for block in self.blocks:
             x = block(x, embedding)
-            s = center_crop(x, out_len)
+            s = center_crop(x, span)
             skips = s if skips is None else skips + s
-        y = self.output(skips)
+        wide, skips = skips, center_crop(skips, out_len)
+        y = self.output(skips) if self.wet else None
         if dry is None:
             return y
+        if self.level_db:
+            lim = self.LOG_GAIN_LIMIT
+            u = self.dry_gain(embedding)[:, :, None]
+            if self.dry_envelope:
+                u = u + self._envelope(wide)
+            out = torch.exp(lim * torch.tanh(u / lim)) * dry
+            if self.wet:
+                out = out + torch.exp(lim * torch.tanh(self.wet_gain(embedding)[:, :, None] / lim)) * y
+            return out
         gain = (1.0 + self.dry_gain(embedding))[:, :, None]
         if self.dry_envelope:
-            gain = gain + self.envelope(skips)
+            gain = gain + self._envelope(wide)
         return y + gain * dry
+
+    def _envelope(self, wide: torch.Tensor) -> torch.Tensor:
+        """e(t) from the skip sum over out_len + W − 1 samples, Hann-smoothed to out_len when W > 1."""
+        e = self.envelope(wide)
+        if self.envelope_window > 1:
+            e = torch.nn.functional.conv1d(e, self.smoothing)
+        return e
 
 
 def count_parameters(model: nn.Module) -> int:
