@@ -255,3 +255,50 @@ def test_envelope_window_smooths_the_gain_and_widens_the_receptive_field():
             TCN(**kw, envelope_window=bad)
     with pytest.raises(ValueError, match="needs dry_envelope"):
         TCN(n_blocks=3, kernel_size=3, channels=4, input_skip=True, envelope_window=5)
+
+
+def test_dry_eq_starts_flat_and_its_filter_is_centred_on_the_output():
+    torch.manual_seed(0)
+    kw = dict(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True)
+    m = TCN(**kw, dry_eq=(6, 255))
+    assert m.receptive_field == 255  # the filter is longer than the TCN's 15 samples: it sets the span
+    assert count_parameters(m) == count_parameters(TCN(**kw)) + 8 * 6 + 6  # Linear(8, 6)
+    x, c = torch.randn(2, 1, 500), torch.rand(2, 25) * 2 - 1
+    y = m(x, c)
+    torch.testing.assert_close(y, center_crop(x, y.shape[-1]), rtol=0, atol=1e-5)  # 0 dB: h = δ
+    with torch.no_grad():
+        m.eq_gain.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, 12.0, 0.0]))  # +12 dB around band 4
+        h = m.eq_filters(m.generator(c))[0]
+        assert torch.allclose(h, h.flip(-1), atol=1e-6)  # zero phase: symmetric taps
+        response = 20 * torch.log10(torch.fft.rfft(h, 4096).abs())
+        centre = float(torch.logspace(math.log10(5e-4), math.log10(0.5), 6)[4])  # band 4 (of 0..5)
+        assert 9.0 < response[round(centre * 4096)] < 13.0 and abs(response[0]) < 1.0
+        # an impulse comes out centred where center_crop puts the target sample of the same time
+        n = 600
+        imp = torch.zeros(1, 1, n)
+        imp[0, 0, 300] = 1.0
+        out = m(imp, c[:1])[0, 0]
+        pos = int(center_crop(torch.arange(n, dtype=torch.float32), out.shape[-1])[int(out.abs().argmax())])
+        assert pos == 300
+    for bad in ((0, 31), (4, 30), (4, 1)):
+        with pytest.raises(ValueError, match="odd taps"):
+            TCN(**kw, dry_eq=bad)
+    with pytest.raises(ValueError, match="needs input_skip"):
+        TCN(n_blocks=3, kernel_size=3, channels=4, dry_eq=(4, 31))
+
+
+def test_structured_dry_path_keeps_the_receptive_field_exact():
+    """Envelope window + dry EQ: output j depends on inputs j .. j + rf − 1 and on nothing else."""
+    torch.manual_seed(1)
+    m = TCN(n_blocks=2, kernel_size=3, channels=3, film_hidden=(4,), film_embed=4, input_skip=True,
+            dry_envelope=True, level_db=True, envelope_window=9, dry_eq=(3, 7)).eval()
+    with torch.no_grad():
+        for p in (m.envelope.weight, m.eq_gain.bias, m.output.weight):
+            p.normal_()
+    assert m.receptive_field == 1 + max(2 * (1 + 2) + 8, 6)
+    rf, n, j = m.receptive_field, 80, 11
+    x = torch.randn(1, 1, n, requires_grad=True)
+    m(x, torch.zeros(1, 25))[0, 0, j].backward()
+    g = x.grad[0, 0].abs()
+    nz = torch.nonzero(g > 1e-6 * g.max()).flatten()  # the FFT filter leaves float noise, no more
+    assert nz.min().item() == j and nz.max().item() == j + rf - 1

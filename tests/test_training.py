@@ -92,11 +92,12 @@ def _tiny(kind: str):
     torch.manual_seed(1)
     if kind == "tcn":
         return TCN(n_blocks=4, kernel_size=5, channels=4, film_hidden=(8,), film_embed=8).eval()
-    if kind == "gain":  # the gain computer (wet=False), its envelope randomised so the gain moves in time
+    if kind == "gain":  # the gain computer (wet=False) with a dry EQ, randomised: the gain moves in time
         m = TCN(n_blocks=4, kernel_size=5, channels=4, film_hidden=(8,), film_embed=8, input_skip=True,
-                dry_envelope=True, level_db=True, wet=False, envelope_window=31).eval()
+                dry_envelope=True, level_db=True, wet=False, envelope_window=31, dry_eq=(8, 63)).eval()
         with torch.no_grad():
             m.envelope.weight.normal_()
+            m.eq_gain.bias.normal_(0.0, 6.0)
         return m
     return build_model("wave-u-net", 25, depth=3, channels=4, film_hidden=(8,), film_embed=8).eval()
 

@@ -59,11 +59,25 @@ MCD (every mel band in dB) punishes far more than any level error. A compressor'
 its attack and release speed; W = 441 (10 ms at 44.1 kHz) keeps it below ~100 Hz. The receptive
 field grows by W − 1 (the window needs the skips around every output sample). W = 1: no smoothing.
 
-Receptive field r = 1 + Σ_i (k − 1)·d_i = 1 + (k − 1)·(2^n_blocks − 1)·stacks
+``dry_eq=(K, N)`` (with ``input_skip``; not in the thesis) filters the dry path with a conditioned
+zero-phase FIR of N taps (odd) before its gain — an equaliser whose curve the FiLM embedding sets:
+
+    G(f) = Σ_k v_k(c) · exp(−½ ((log f − log f_k) / σ)²)  dB,    h = Hann_N · shift(irfft(10^(G/20)))
+
+with K bands f_k log-spaced from 0.0005 to 0.5 of the sample rate (22 Hz – 22 kHz at 44.1 kHz),
+σ their spacing, v = a zero-initialised Linear(film_embed, K) (0 dB everywhere: h = δ, the
+identity). A console channel's EQ is a sum of shelves and peaks in dB, so its curve is a handful of
+these weights, where a residual network has to learn it sample by sample; the zero phase keeps
+the output aligned with the input (its phase response is not modelled). The filter runs beside the
+skips, so the receptive field is 1 + max(Σ shrink + W − 1, N − 1).
+
+Receptive field (without ``envelope_window`` / ``dry_eq``) r = 1 + Σ_i (k − 1)·d_i = 1 + (k − 1)·(2^n_blocks − 1)·stacks
 (k = 15, 10 blocks: 1 + 14·1023·stacks samples = 324.8 / 649.5 / 974.3 ms at 44.1 kHz).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -119,7 +133,7 @@ class TCN(nn.Module):
     def __init__(self, n_blocks: int = 10, kernel_size: int = 15, channels: int = 32, cond_dim: int = 25,
                  stacks: int = 1, film_hidden: tuple[int, ...] = (128, 256), film_embed: int = 128,
                  input_skip: bool = False, dry_envelope: bool = False, level_db: bool = False,
-                 wet: bool = True, envelope_window: int = 1):
+                 wet: bool = True, envelope_window: int = 1, dry_eq: tuple[int, int] | None = None):
         super().__init__()
         if n_blocks < 1 or stacks < 1 or kernel_size < 1 or channels < 1:
             raise ValueError("n_blocks, stacks, kernel_size and channels must all be >= 1")
@@ -150,6 +164,22 @@ class TCN(nn.Module):
         if self.envelope_window > 1:
             w = torch.hann_window(self.envelope_window + 2, periodic=False, dtype=torch.float64)[1:-1]
             self.register_buffer("smoothing", (w / w.sum()).float().reshape(1, 1, -1), persistent=False)
+        self.eq_bands, self.eq_taps = (0, 1) if dry_eq is None else (int(dry_eq[0]), int(dry_eq[1]))
+        if dry_eq is not None:
+            if not self.input_skip:
+                raise ValueError("dry_eq needs input_skip=True (it filters the dry path)")
+            if self.eq_bands < 1 or self.eq_taps < 3 or self.eq_taps % 2 == 0:
+                raise ValueError(f"dry_eq must be (bands >= 1, odd taps >= 3), got {tuple(dry_eq)}")
+            self.eq_gain = nn.Linear(film_embed, self.eq_bands)
+            nn.init.zeros_(self.eq_gain.weight)
+            nn.init.zeros_(self.eq_gain.bias)
+            freqs = torch.arange(self.eq_taps // 2 + 1, dtype=torch.float64) / self.eq_taps
+            centres = torch.logspace(math.log10(5e-4), math.log10(0.5), self.eq_bands, dtype=torch.float64)
+            sigma = math.log(0.5 / 5e-4) / max(self.eq_bands - 1, 1)
+            z = (torch.log(freqs.clamp(min=2.5e-4))[None] - torch.log(centres)[:, None]) / sigma
+            self.register_buffer("eq_basis", torch.exp(-0.5 * z * z).float(), persistent=False)  # (K, bins)
+            self.register_buffer("eq_window", torch.hann_window(self.eq_taps + 2, periodic=False)[1:-1].float(),
+                                 persistent=False)
         self.output = FastConv1d(channels, 1, kernel_size=1) if self.wet else None
         if self.input_skip:
             self.dry_gain = nn.Linear(film_embed, 1)
@@ -167,8 +197,10 @@ class TCN(nn.Module):
 
     @property
     def receptive_field(self) -> int:
-        """In samples: 1 + Σ (kernel_size − 1)·dilation over all blocks."""
-        return 1 + sum(b.shrink for b in self.blocks) + (self.envelope_window - 1)
+        """In samples: 1 + Σ (kernel_size − 1)·dilation over all blocks (+ the envelope window's and the
+        dry EQ's spans, see the module doc)."""
+        # the skips (and the envelope's window over them) and the dry EQ are parallel paths
+        return 1 + max(sum(b.shrink for b in self.blocks) + self.envelope_window - 1, self.eq_taps - 1)
 
     def receptive_field_ms(self, sample_rate: float = 44100.0) -> float:
         return 1000.0 * self.receptive_field / sample_rate
@@ -186,7 +218,10 @@ class TCN(nn.Module):
             raise ValueError(f"batch sizes differ: audio {x.shape[0]}, conditioning {cond.shape[0]}")
         embedding = self.generator(cond)
         out_len = self.output_length(x.shape[-1])
-        dry = center_crop(x, out_len) if self.input_skip else None
+        dry = None
+        if self.input_skip:
+            dry = (self._equalise(center_crop(x, out_len + self.eq_taps - 1), embedding) if self.eq_bands
+                   else center_crop(x, out_len))
         span = out_len + self.envelope_window - 1  # the envelope's window needs (W - 1) more skip samples
         skips = None
         for block in self.blocks:
@@ -210,6 +245,19 @@ class TCN(nn.Module):
         if self.dry_envelope:
             gain = gain + self._envelope(wide)
         return y + gain * dry
+
+    def eq_filters(self, embedding: torch.Tensor) -> torch.Tensor:
+        """The dry path's FIRs (B, N) of ``dry_eq`` for a batch of FiLM embeddings."""
+        db = self.eq_gain(embedding) @ self.eq_basis                      # (B, bins)
+        h = torch.fft.irfft(torch.pow(10.0, db / 20.0), n=self.eq_taps)   # zero phase, circular
+        return torch.roll(h, self.eq_taps // 2, dims=-1) * self.eq_window
+
+    def _equalise(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """x (B, 1, n) filtered by each example's FIR, the valid part (n − N + 1 samples), by FFT."""
+        n, taps = x.shape[-1], self.eq_taps
+        size = 1 << (n + taps - 2).bit_length()  # ≥ n + N − 1: no circular wrap
+        spec = torch.fft.rfft(x[:, 0], size) * torch.fft.rfft(self.eq_filters(embedding), size)
+        return torch.fft.irfft(spec, size)[:, None, taps - 1:n]
 
     def _envelope(self, wide: torch.Tensor) -> torch.Tensor:
         """e(t) from the skip sum over out_len + W − 1 samples, Hann-smoothed to out_len when W > 1."""
