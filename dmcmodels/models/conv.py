@@ -13,9 +13,11 @@ below its forward speed. Both gradients have simpler forms that run at full spee
 
 the input gradient as a forward convolution (the adjoint of a "valid" cross-correlation is a
 "full" convolution with the kernel reversed and in/out channels swapped), the weight gradient as
-one ``bmm`` per tap on a strided view of the saved input (no copy). Measured per layer at the TCN's
-shapes (32 channels, kernel 15, 8 × 32634 samples, 2 threads): input gradient 2–5×, weight gradient
-~2× faster than ``aten::convolution_backward``. Results equal ``nn.Conv1d``'s to float rounding
+batched matrix products per tap on strided views of the saved input (no copy), blocked in time
+(:data:`WEIGHT_GRAD_BLOCK` samples) so that every block of the gradient is still in cache for all k
+taps. Measured per layer at the TCN's shapes (32 channels, kernel 15, 8 × 32634 samples, 2
+threads): input gradient 2–5×, weight gradient ~2× faster than ``aten::convolution_backward``;
+the time blocking took the weight gradient from 0.12–0.13 to 0.08 s per layer (dilations 1–512). Results equal ``nn.Conv1d``'s to float rounding
 (the sums run in another order; ``gradcheck`` in float64 in the tests);
 ``benchmarks/bench_train.py`` measures the whole step.
 
