@@ -19,7 +19,8 @@ backward (:class:`_NormFiLM`, same result to float rounding, same running statis
 
 (BatchNorm's backward with ∂L/∂x̂ = γ·g), two passes over x instead of the six of BatchNorm,
 multiply and add with their backwards; :func:`dmcmodels.models.conv.fast_backward` ``(False)``
-switches back to the separate stock operations.
+switches back to the separate stock operations, and under ``torch.compile`` they are used too
+(inductor fuses them itself, and tracing the custom backward doubled the compile time).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class FiLM(nn.Module):
         gamma, beta = self.adaptor(embedding).chunk(2, dim=-1)  # (B, C) each
         norm = self.norm
         if (self.training and norm.track_running_stats and conv.enabled() and x.device.type == "cpu"
-                and torch.is_grad_enabled() and x.ndim == 3 and x.shape[0] * x.shape[2] > 1):
+                and torch.is_grad_enabled() and not torch.compiler.is_compiling()
+                and x.ndim == 3 and x.shape[0] * x.shape[2] > 1):  # compiled: inductor fuses the stock ops
             y, mean, var = _NormFiLM.apply(x, gamma.contiguous(), beta.contiguous(), norm.eps)
             with torch.no_grad():  # the running statistics exactly as BatchNorm1d updates them
                 norm.num_batches_tracked.add_(1)
