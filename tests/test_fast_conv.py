@@ -1,15 +1,20 @@
-"""FastConv1d: the same gradients as nn.Conv1d (its faster CPU backward is the exact adjoint)."""
+"""The project's CPU training kernels: FastConv1d has the same gradients as nn.Conv1d (its faster
+backward is the exact adjoint); the fused BatchNorm + FiLM equals the separate stock operations."""
 
 import pytest
 import torch
 from torch import nn
 
+from dmcmodels.models import conv
 from dmcmodels.models.conv import FastConv1d, _FastBackward, fast_backward
+from dmcmodels.models.film import FiLM, _NormFiLM
 
 
 @pytest.mark.parametrize("cin,cout,k,d,bias", [(1, 4, 3, 1, True), (3, 5, 15, 4, True), (4, 2, 5, 16, False),
                                                (6, 6, 1, 1, True)])
-def test_gradients_equal_nn_conv1d(cin, cout, k, d, bias):
+@pytest.mark.parametrize("block", [2048, 7])  # 7: the weight gradient in many time blocks and a remainder
+def test_gradients_equal_nn_conv1d(cin, cout, k, d, bias, block, monkeypatch):
+    monkeypatch.setattr(conv, "WEIGHT_GRAD_BLOCK", block)
     torch.manual_seed(0)
     fast = FastConv1d(cin, cout, k, dilation=d, bias=bias)
     ref = nn.Conv1d(cin, cout, k, dilation=d, bias=bias)
@@ -50,3 +55,33 @@ def test_other_layers_and_the_switch_take_the_stock_path():
     with torch.no_grad():
         assert plain(x).grad_fn is None
     assert plain(x).grad_fn.name() == "_FastBackwardBackward"  # switched back on after the block
+
+
+def test_fused_norm_film_equals_batchnorm_then_film():
+    torch.manual_seed(3)
+    fused, stock = FiLM(5, embed_dim=6).train(), FiLM(5, embed_dim=6).train()
+    stock.load_state_dict(fused.state_dict())
+    x, e, g = torch.randn(3, 5, 50) * 4 + 1, torch.randn(3, 6), torch.randn(3, 5, 50)
+    results = []
+    for m, on in ((fused, True), (stock, False)):
+        xi, ei = x.clone().requires_grad_(), e.clone().requires_grad_()
+        with fast_backward(on):
+            for _ in range(2):  # twice: the running statistics move the same way
+                y = m(xi, ei)
+            (y * g).sum().backward()
+        results.append((y.detach(), xi.grad, ei.grad, m.adaptor.weight.grad, m.norm.running_mean.clone(),
+                        m.norm.running_var.clone(), m.norm.num_batches_tracked.clone()))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    fused.eval()  # inference uses the running statistics: the stock path, identical modules
+    stock.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x, e), stock(x, e))
+
+
+def test_fused_norm_film_gradcheck():
+    torch.manual_seed(4)
+    x = torch.randn(2, 3, 9, dtype=torch.float64, requires_grad=True)
+    gamma = (torch.rand(2, 3, dtype=torch.float64) + 0.5).requires_grad_()
+    beta = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, gm, bt: _NormFiLM.apply(x, gm, bt, 1e-5)[0], (x, gamma, beta))

@@ -13,9 +13,11 @@ below its forward speed. Both gradients have simpler forms that run at full spee
 
 the input gradient as a forward convolution (the adjoint of a "valid" cross-correlation is a
 "full" convolution with the kernel reversed and in/out channels swapped), the weight gradient as
-one ``bmm`` per tap on a strided view of the saved input (no copy). Measured per layer at the TCN's
-shapes (32 channels, kernel 15, 8 × 32634 samples, 2 threads): input gradient 2–5×, weight gradient
-~2× faster than ``aten::convolution_backward``. Results equal ``nn.Conv1d``'s to float rounding
+batched matrix products per tap on strided views of the saved input (no copy), blocked in time
+(:data:`WEIGHT_GRAD_BLOCK` samples) so that every block of the gradient is still in cache for all k
+taps. Measured per layer at the TCN's shapes (32 channels, kernel 15, 8 × 32634 samples, 2
+threads): input gradient 2–5×, weight gradient ~2× faster than ``aten::convolution_backward``;
+the time blocking took the weight gradient from 0.12–0.13 to 0.08 s per layer (dilations 1–512). Results equal ``nn.Conv1d``'s to float rounding
 (the sums run in another order; ``gradcheck`` in float64 in the tests);
 ``benchmarks/bench_train.py`` measures the whole step.
 
@@ -34,16 +36,25 @@ import torch.nn.functional as F
 
 _ENABLED = True
 
+#: Time block (samples) of the weight gradient's products (see ``_FastBackward.backward``).
+WEIGHT_GRAD_BLOCK = 2048
+
 
 @contextlib.contextmanager
 def fast_backward(enabled: bool):
-    """``with fast_backward(False): ...`` runs the stock ``nn.Conv1d`` backward inside the block."""
+    """``with fast_backward(False): ...`` runs stock PyTorch inside the block: ``nn.Conv1d``'s own
+    backward here, ``BatchNorm1d`` + FiLM as separate operations in :mod:`dmcmodels.models.film`."""
     global _ENABLED
     before, _ENABLED = _ENABLED, bool(enabled)
     try:
         yield
     finally:
         _ENABLED = before
+
+
+def enabled() -> bool:
+    """Whether the project's CPU training kernels are on (this module's and the FiLM layer's)."""
+    return _ENABLED
 
 
 class _FastBackward(torch.autograd.Function):
@@ -67,10 +78,17 @@ class _FastBackward(torch.autograd.Function):
             # explicit zero padding: oneDNN's own (padding=(k − 1)·d) is slower at these widths
             gx = F.conv1d(F.pad(grad, ((k - 1) * d, (k - 1) * d)), w_adj, None, 1, 0, d, 1)
         if ctx.needs_input_grad[1]:
-            # ∂L/∂w[o, i, j] = Σ_b Σ_t g[b, o, t] · x[b, i, t + j·d]: one batched matrix product per tap,
-            # on a strided view of x (no copy) — 2× oneDNN's backward-weights at the TCN's shapes
+            # ∂L/∂w[o, i, j] = Σ_b Σ_t g[b, o, t] · x[b, i, t + j·d]: batched matrix products per tap
+            # on strided views of x (no copy), blocked in time: each block of the gradient (and of x)
+            # serves all k taps while it is still in cache
             n = grad.shape[-1]
-            gw = torch.stack([torch.bmm(grad, x[:, :, j * d:j * d + n].transpose(1, 2)).sum(0) for j in range(k)], -1)
+            acc = grad.new_zeros(k, grad.shape[0], grad.shape[1], x.shape[1])
+            for s in range(0, n, WEIGHT_GRAD_BLOCK):
+                m = min(WEIGHT_GRAD_BLOCK, n - s)
+                g = grad[:, :, s:s + m]
+                for j in range(k):
+                    acc[j].baddbmm_(g, x[:, :, s + j * d:s + j * d + m].transpose(1, 2))
+            gw = acc.sum(1).permute(1, 2, 0).contiguous()
         if ctx.has_bias and ctx.needs_input_grad[2]:
             gb = grad.sum(dim=(0, 2))
         return gx, gw, gb, None
