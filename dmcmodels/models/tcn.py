@@ -163,7 +163,7 @@ class TCN(nn.Module):
             raise ValueError("envelope_window > 1 needs dry_envelope=True (it smooths the dry path's gain in time)")
         if self.envelope_window > 1:
             w = torch.hann_window(self.envelope_window + 2, periodic=False, dtype=torch.float64)[1:-1]
-            self.register_buffer("smoothing", (w / w.sum()).float().reshape(1, 1, -1), persistent=False)
+            self.register_buffer("smoothing", (w / w.sum()).float(), persistent=False)
         self.eq_bands, self.eq_taps = (0, 1) if dry_eq is None else (int(dry_eq[0]), int(dry_eq[1]))
         if dry_eq is not None:
             if not self.input_skip:
@@ -253,18 +253,24 @@ class TCN(nn.Module):
         return torch.roll(h, self.eq_taps // 2, dims=-1) * self.eq_window
 
     def _equalise(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        """x (B, 1, n) filtered by each example's FIR, the valid part (n − N + 1 samples), by FFT."""
-        n, taps = x.shape[-1], self.eq_taps
-        size = 1 << (n + taps - 2).bit_length()  # ≥ n + N − 1: no circular wrap
-        spec = torch.fft.rfft(x[:, 0], size) * torch.fft.rfft(self.eq_filters(embedding), size)
-        return torch.fft.irfft(spec, size)[:, None, taps - 1:n]
+        return fir_valid(x, self.eq_filters(embedding))
 
     def _envelope(self, wide: torch.Tensor) -> torch.Tensor:
         """e(t) from the skip sum over out_len + W − 1 samples, Hann-smoothed to out_len when W > 1."""
         e = self.envelope(wide)
         if self.envelope_window > 1:
-            e = torch.nn.functional.conv1d(e, self.smoothing)
+            e = fir_valid(e, self.smoothing)
         return e
+
+
+def fir_valid(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """x (B, 1, n) convolved with the FIR h (B, N) — one filter per example — or (N,) (one for all),
+    the valid part: (B, 1, n − N + 1), y[t] = Σ_j h[j]·x[t + N − 1 − j]. By FFT, O(n log n) whatever
+    N (a direct conv1d's backward over 2047 taps took 1.8 s for 8 × 20k samples)."""
+    n, taps = x.shape[-1], h.shape[-1]
+    size = 1 << (n + taps - 2).bit_length()  # ≥ n + N − 1: no circular wrap
+    spec = torch.fft.rfft(x[:, 0], size) * torch.fft.rfft(h, size)
+    return torch.fft.irfft(spec, size)[:, None, taps - 1:n]
 
 
 def count_parameters(model: nn.Module) -> int:
