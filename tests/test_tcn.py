@@ -155,9 +155,13 @@ def test_summary_cli_rejects_bad_numbers(capsys):
         assert bad[0] in capsys.readouterr().err
 
 
+#: a tiny TCN with the dry path, for the tests of the dry-path options
+TINY_SKIP = dict(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True)
+
+
 def test_input_skip_starts_as_the_identity_and_learns_from_there():
     torch.manual_seed(0)
-    m = TCN(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True)
+    m = TCN(**TINY_SKIP)
     x, c = torch.randn(2, 1, 64), torch.rand(2, 25) * 2 - 1
     y = m(x, c)
     assert torch.equal(y, center_crop(x, y.shape[-1]))
@@ -171,7 +175,7 @@ def test_input_skip_starts_as_the_identity_and_learns_from_there():
 
 def test_dry_envelope_starts_as_the_identity_and_can_follow_a_gain_in_time():
     torch.manual_seed(0)
-    kw = dict(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True)
+    kw = dict(TINY_SKIP)
     m = TCN(**kw, dry_envelope=True)
     x, c = torch.randn(2, 1, 200), torch.rand(2, 25) * 2 - 1
     y = m(x, c)
@@ -191,7 +195,7 @@ def test_dry_envelope_starts_as_the_identity_and_can_follow_a_gain_in_time():
 
 def test_level_db_starts_as_the_identity_and_sets_levels_in_nepers():
     torch.manual_seed(0)
-    kw = dict(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True)
+    kw = dict(TINY_SKIP)
     m = TCN(**kw, level_db=True)
     x, c = torch.randn(2, 1, 120), torch.rand(2, 25) * 2 - 1
     y = m(x, c)
@@ -213,8 +217,7 @@ def test_level_db_starts_as_the_identity_and_sets_levels_in_nepers():
 
 def test_wet_false_is_a_gain_computer():
     torch.manual_seed(0)
-    kw = dict(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True,
-              dry_envelope=True, level_db=True)
+    kw = dict(TINY_SKIP, dry_envelope=True, level_db=True)
     m = TCN(**kw, wet=False)
     assert m.output is None and not hasattr(m, "wet_gain")
     assert count_parameters(m) == count_parameters(TCN(**kw)) - (4 + 1) - (8 + 1)  # no output conv, no wet level
@@ -232,8 +235,7 @@ def test_wet_false_is_a_gain_computer():
 
 def test_envelope_window_smooths_the_gain_and_widens_the_receptive_field():
     torch.manual_seed(0)
-    kw = dict(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True,
-              dry_envelope=True, level_db=True, wet=False)
+    kw = dict(TINY_SKIP, dry_envelope=True, level_db=True, wet=False)
     raw, smooth = TCN(**kw), TCN(**kw, envelope_window=101)
     assert smooth.receptive_field == raw.receptive_field + 100
     assert torch.isclose(smooth.smoothing.sum(), torch.tensor(1.0)) and "smoothing" not in smooth.state_dict()
@@ -259,7 +261,7 @@ def test_envelope_window_smooths_the_gain_and_widens_the_receptive_field():
 
 def test_dry_eq_starts_flat_and_its_filter_is_centred_on_the_output():
     torch.manual_seed(0)
-    kw = dict(n_blocks=3, kernel_size=3, channels=4, film_hidden=(8,), film_embed=8, input_skip=True)
+    kw = dict(TINY_SKIP)
     m = TCN(**kw, dry_eq=(6, 255))
     assert m.receptive_field == 255  # the filter is longer than the TCN's 15 samples: it sets the span
     assert count_parameters(m) == count_parameters(TCN(**kw)) + 8 * 6 + 6  # Linear(8, 6)
