@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dmcmodels.models.film import FiLM
-from dmcmodels.models.tcn import TCN, center_crop, count_parameters
+from dmcmodels.models.tcn import TCN, center_crop, count_parameters, fir_valid
 
 
 def _small(**kw):
@@ -304,3 +304,12 @@ def test_structured_dry_path_keeps_the_receptive_field_exact():
     g = x.grad[0, 0].abs()
     nz = torch.nonzero(g > 1e-6 * g.max()).flatten()  # the FFT filter leaves float noise, no more
     assert nz.min().item() == j and nz.max().item() == j + rf - 1
+
+
+def test_fir_valid_equals_a_direct_convolution():
+    torch.manual_seed(2)
+    x = torch.randn(3, 1, 500, dtype=torch.float64)
+    per_example, shared = torch.randn(3, 41, dtype=torch.float64), torch.randn(41, dtype=torch.float64)
+    direct = torch.cat([torch.nn.functional.conv1d(x[i:i + 1], per_example[i].flip(-1)[None, None]) for i in range(3)])
+    torch.testing.assert_close(fir_valid(x, per_example), direct)
+    torch.testing.assert_close(fir_valid(x, shared), torch.nn.functional.conv1d(x, shared.flip(-1)[None, None]))
