@@ -6,8 +6,9 @@ its own) and must reach the same loss as the eager loop after the same steps.
     python benchmarks/bench_train.py --models tcn-10 tcn-20 --batch-size 8 --steps 6
 
 ``eager`` is the plain loop anyone would write, on stock PyTorch operations (``nn.Conv1d``'s own
-backward: :func:`dmcmodels.models.conv.fast_backward` ``(False)``); ``project`` is the
-trainer's step with the project's convolution backward (:class:`dmcmodels.models.conv.FastConv1d`);
+backward, BatchNorm1d then FiLM's multiply and add: :func:`dmcmodels.models.conv.fast_backward`
+``(False)``); ``project`` is the trainer's step with the project's CPU kernels
+(:class:`dmcmodels.models.conv.FastConv1d`'s backward, the fused BatchNorm + FiLM);
 ``compiled`` is that step under ``torch.compile`` (``dmcmodels train --compile``).
 
 Prints, per model and variant: seconds per step (median after warm-up), examples/s, peak RSS,
