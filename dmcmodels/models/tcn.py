@@ -162,7 +162,7 @@ class TCN(nn.Module):
         if self.envelope_window > 1 and not self.dry_envelope:
             raise ValueError("envelope_window > 1 needs dry_envelope=True (it smooths the dry path's gain in time)")
         if self.envelope_window > 1:
-            w = torch.hann_window(self.envelope_window + 2, periodic=False, dtype=torch.float64)[1:-1]
+            w = _hann(self.envelope_window, torch.float64)
             self.register_buffer("smoothing", (w / w.sum()).float(), persistent=False)
         self.eq_bands, self.eq_taps = (0, 1) if dry_eq is None else (int(dry_eq[0]), int(dry_eq[1]))
         if dry_eq is not None:
@@ -170,30 +170,22 @@ class TCN(nn.Module):
                 raise ValueError("dry_eq needs input_skip=True (it filters the dry path)")
             if self.eq_bands < 1 or self.eq_taps < 3 or self.eq_taps % 2 == 0:
                 raise ValueError(f"dry_eq must be (bands >= 1, odd taps >= 3), got {tuple(dry_eq)}")
-            self.eq_gain = nn.Linear(film_embed, self.eq_bands)
-            nn.init.zeros_(self.eq_gain.weight)
-            nn.init.zeros_(self.eq_gain.bias)
+            self.eq_gain = _zeroed(nn.Linear(film_embed, self.eq_bands))
             freqs = torch.arange(self.eq_taps // 2 + 1, dtype=torch.float64) / self.eq_taps
             centres = torch.logspace(math.log10(5e-4), math.log10(0.5), self.eq_bands, dtype=torch.float64)
             sigma = math.log(0.5 / 5e-4) / max(self.eq_bands - 1, 1)
             z = (torch.log(freqs.clamp(min=2.5e-4))[None] - torch.log(centres)[:, None]) / sigma
             self.register_buffer("eq_basis", torch.exp(-0.5 * z * z).float(), persistent=False)  # (K, bins)
-            self.register_buffer("eq_window", torch.hann_window(self.eq_taps + 2, periodic=False)[1:-1].float(),
-                                 persistent=False)
+            self.register_buffer("eq_window", _hann(self.eq_taps, torch.float32), persistent=False)
         self.output = FastConv1d(channels, 1, kernel_size=1) if self.wet else None
         if self.input_skip:
-            self.dry_gain = nn.Linear(film_embed, 1)
-            for t in (self.dry_gain.weight, self.dry_gain.bias) + (
-                    (self.output.weight, self.output.bias) if self.wet else ()):
-                nn.init.zeros_(t)
+            self.dry_gain = _zeroed(nn.Linear(film_embed, 1))
+            if self.wet:
+                _zeroed(self.output)
         if self.level_db and self.wet:
-            self.wet_gain = nn.Linear(film_embed, 1)
-            nn.init.zeros_(self.wet_gain.weight)
-            nn.init.zeros_(self.wet_gain.bias)
+            self.wet_gain = _zeroed(nn.Linear(film_embed, 1))
         if self.dry_envelope:
-            self.envelope = nn.Conv1d(channels, 1, kernel_size=1)
-            nn.init.zeros_(self.envelope.weight)
-            nn.init.zeros_(self.envelope.bias)
+            self.envelope = _zeroed(nn.Conv1d(channels, 1, kernel_size=1))
 
     @property
     def receptive_field(self) -> int:
@@ -220,8 +212,8 @@ class TCN(nn.Module):
         out_len = self.output_length(x.shape[-1])
         dry = None
         if self.input_skip:
-            dry = (self._equalise(center_crop(x, out_len + self.eq_taps - 1), embedding) if self.eq_bands
-                   else center_crop(x, out_len))
+            dry = (fir_valid(center_crop(x, out_len + self.eq_taps - 1), self.eq_filters(embedding))
+                   if self.eq_bands else center_crop(x, out_len))
         span = out_len + self.envelope_window - 1  # the envelope's window needs (W - 1) more skip samples
         skips = None
         for block in self.blocks:
@@ -233,13 +225,12 @@ class TCN(nn.Module):
         if dry is None:
             return y
         if self.level_db:
-            lim = self.LOG_GAIN_LIMIT
             u = self.dry_gain(embedding)[:, :, None]
             if self.dry_envelope:
                 u = u + self._envelope(wide)
-            out = torch.exp(lim * torch.tanh(u / lim)) * dry
+            out = self._level(u) * dry
             if self.wet:
-                out = out + torch.exp(lim * torch.tanh(self.wet_gain(embedding)[:, :, None] / lim)) * y
+                out = out + self._level(self.wet_gain(embedding)[:, :, None]) * y
             return out
         gain = (1.0 + self.dry_gain(embedding))[:, :, None]
         if self.dry_envelope:
@@ -252,8 +243,10 @@ class TCN(nn.Module):
         h = torch.fft.irfft(torch.pow(10.0, db / 20.0), n=self.eq_taps)   # zero phase, circular
         return torch.roll(h, self.eq_taps // 2, dims=-1) * self.eq_window
 
-    def _equalise(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        return fir_valid(x, self.eq_filters(embedding))
+    def _level(self, u: torch.Tensor) -> torch.Tensor:
+        """exp(λ(u)), λ(u) = L·tanh(u / L): a level in nepers, soft-limited to ±L (``level_db``)."""
+        lim = self.LOG_GAIN_LIMIT
+        return torch.exp(lim * torch.tanh(u / lim))
 
     def _envelope(self, wide: torch.Tensor) -> torch.Tensor:
         """e(t) from the skip sum over out_len + W − 1 samples, Hann-smoothed to out_len when W > 1."""
@@ -261,6 +254,18 @@ class TCN(nn.Module):
         if self.envelope_window > 1:
             e = fir_valid(e, self.smoothing)
         return e
+
+
+def _hann(n: int, dtype: torch.dtype) -> torch.Tensor:
+    """An n-tap Hann window without its zero end points (every tap counts)."""
+    return torch.hann_window(n + 2, periodic=False, dtype=dtype)[1:-1]
+
+
+def _zeroed(layer: nn.Module) -> nn.Module:
+    """``layer`` with its weight and bias set to zero (a path that starts switched off)."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
 
 
 def fir_valid(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
