@@ -9,7 +9,7 @@ Every function takes ``pred`` and ``target`` of the same shape, (batch, channels
 Per-example values reduce over channels and samples as each docstring says.
 
 Training losses (``nn.Module`` wrappers, built by name with :func:`make_loss`, names in
-:data:`LOSSES`): ``"l1"``, ``"mrstft"``, ``"l1+mrstft"``, ``"stereo-mrstft"``.
+:data:`LOSSES`): ``"l1"``, ``"mrstft"``, ``"l1+mrstft"``, ``"l1+mrstft+mcd"``, ``"stereo-mrstft"``.
 Evaluation metrics: :data:`METRICS` maps ``"mae"``, ``"esr"``, ``"mcd"``, ``"mr_stft"`` to the
 functions; call them as ``METRICS[name](pred, target, reduction="none")``; ``mcd`` also takes
 ``sample_rate=`` (Hz, keyword; default 44100) because its mel filterbank depends on it.
@@ -276,6 +276,26 @@ class L1MRSTFTLoss(nn.Module):
         return mae(pred, target) + mr_stft(pred, target, self.resolutions)
 
 
+class L1MRSTFTMCDLoss(nn.Module):
+    """Training loss: mae + mr_stft + 0.01 · mcd (MCD in its tables' units, ~100× MR-STFT's, so 0.01
+    puts the two on one scale). The MCD (c₀ excluded) is blind to level and sees spectral shape in
+    every mel band in dB; MR-STFT's log-magnitude term is an L1, whose gradient per bin is the sign
+    of the error, so a level error of a few dB drowns the shape of the spectrum, and an EQ curve
+    learns little from it (docs/neural-effects.md). ``sample_rate`` in Hz (the mel filterbank)."""
+
+    MCD_WEIGHT = 0.01
+
+    def __init__(self, resolutions: tuple[tuple[int, int, int], ...] = THESIS_RESOLUTIONS,
+                 sample_rate: float = 44100.0):
+        super().__init__()
+        self.resolutions = tuple(tuple(r) for r in resolutions)
+        self.sample_rate = float(sample_rate)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (mae(pred, target) + mr_stft(pred, target, self.resolutions)
+                + self.MCD_WEIGHT * mcd(pred, target, sample_rate=self.sample_rate))
+
+
 class StereoMRSTFTLoss(nn.Module):
     """Training loss for stereo mixes: :func:`stereo_mr_stft`, inputs (batch, 2, samples)."""
 
@@ -287,18 +307,20 @@ class StereoMRSTFTLoss(nn.Module):
         return stereo_mr_stft(pred, target, self.resolutions)
 
 
-_LOSS_CLASSES = {"l1": L1Loss, "mrstft": MRSTFTLoss, "l1+mrstft": L1MRSTFTLoss, "stereo-mrstft": StereoMRSTFTLoss}
+_LOSS_CLASSES = {"l1": L1Loss, "mrstft": MRSTFTLoss, "l1+mrstft": L1MRSTFTLoss, "l1+mrstft+mcd": L1MRSTFTMCDLoss,
+                 "stereo-mrstft": StereoMRSTFTLoss}
 
 #: Names accepted by :func:`make_loss`.
 LOSSES: tuple[str, ...] = tuple(_LOSS_CLASSES)
 
 
-def make_loss(name: str) -> nn.Module:
-    """The training loss called ``name`` (one of :data:`LOSSES`)."""
-    try:
-        return _LOSS_CLASSES[name]()
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}") from None
+def make_loss(name: str, sample_rate: float = 44100.0) -> nn.Module:
+    """The training loss called ``name`` (one of :data:`LOSSES`); ``sample_rate`` (Hz) for those with an MCD term."""
+    if name not in _LOSS_CLASSES:
+        raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}")
+    if name == "l1+mrstft+mcd":
+        return _LOSS_CLASSES[name](sample_rate=sample_rate)
+    return _LOSS_CLASSES[name]()
 
 
 #: Evaluation metrics by name; each is f(pred, target, reduction=...); "mcd" also takes sample_rate= (Hz).

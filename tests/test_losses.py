@@ -206,15 +206,16 @@ def test_mcd_matches_librosa_mfcc_and_hand_formula():
 # ----------------------------------------------------------------------------- modules
 
 def test_make_loss_and_modules():
-    assert L.LOSSES == ("l1", "mrstft", "l1+mrstft", "stereo-mrstft")
+    assert L.LOSSES == ("l1", "mrstft", "l1+mrstft", "l1+mrstft+mcd", "stereo-mrstft")
     p, t = _noise((2, 2, 2048), 17), _noise((2, 2, 2048), 18)
     expected = {"l1": L.mae(p, t), "mrstft": L.mr_stft(p, t), "l1+mrstft": L.mae(p, t) + L.mr_stft(p, t),
+                "l1+mrstft+mcd": L.mae(p, t) + L.mr_stft(p, t) + 0.01 * L.mcd(p, t),
                 "stereo-mrstft": L.stereo_mr_stft(p, t)}
     for name in L.LOSSES:
         loss = L.make_loss(name)
         assert isinstance(loss, torch.nn.Module)
         torch.testing.assert_close(loss(p, t), expected[name])
-    with pytest.raises(ValueError, match="l1, mrstft, l1\\+mrstft, stereo-mrstft"):
+    with pytest.raises(ValueError, match="l1, mrstft, l1\\+mrstft, l1\\+mrstft\\+mcd, stereo-mrstft"):
         L.make_loss("l2")
     assert set(L.METRICS) == {"mae", "esr", "mcd", "mr_stft"}
     assert L.METRICS["mcd"](p, t, sample_rate=22050, reduction="none").shape == (2,)

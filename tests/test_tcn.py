@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dmcmodels.models.film import FiLM
-from dmcmodels.models.tcn import TCN, center_crop, count_parameters, fir_valid
+from dmcmodels.models.tcn import TCN, center_crop, count_parameters, fir_valid, minimum_phase
 
 
 def _small(**kw):
@@ -264,13 +264,15 @@ def test_dry_eq_starts_flat_and_its_filter_is_centred_on_the_output():
     kw = dict(TINY_SKIP)
     m = TCN(**kw, dry_eq=(6, 255))
     assert m.receptive_field == 255  # the filter is longer than the TCN's 15 samples: it sets the span
-    assert count_parameters(m) == count_parameters(TCN(**kw)) + 8 * 6 + 6  # Linear(8, 6)
+    # the band weights' own MLP: 25 → 128 → 128 → 6 (PReLU)
+    assert count_parameters(m) == count_parameters(TCN(**kw)) + (25 * 128 + 128 + 1) + (128 * 128 + 128 + 1) + 128 * 6 + 6
+    assert count_parameters(TCN(**kw, dry_eq=(6, 255), eq_hidden=())) == count_parameters(TCN(**kw)) + 25 * 6 + 6
     x, c = torch.randn(2, 1, 500), torch.rand(2, 25) * 2 - 1
     y = m(x, c)
     torch.testing.assert_close(y, center_crop(x, y.shape[-1]), rtol=0, atol=1e-5)  # 0 dB: h = δ
     with torch.no_grad():
-        m.eq_gain.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, 12.0, 0.0]))  # +12 dB around band 4
-        h = m.eq_filters(m.generator(c))[0]
+        m.eq_gain.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0, 0.0]))  # one unit, +12 dB around band 4
+        h = m.eq_filters(c)[0]
         assert torch.allclose(h, h.flip(-1), atol=1e-6)  # zero phase: symmetric taps
         response = 20 * torch.log10(torch.fft.rfft(h, 4096).abs())
         centre = float(torch.logspace(math.log10(5e-4), math.log10(0.5), 6)[4])  # band 4 (of 0..5)
@@ -289,11 +291,64 @@ def test_dry_eq_starts_flat_and_its_filter_is_centred_on_the_output():
         TCN(n_blocks=3, kernel_size=3, channels=4, dry_eq=(4, 31))
 
 
-def test_structured_dry_path_keeps_the_receptive_field_exact():
+def test_minimum_phase_reproduces_the_consoles_biquads():
+    """RBJ shelves and peaks are minimum phase: their |H| in dB → the folded cepstrum → their impulse response."""
+    from dmcdata.console.eq import biquad_cascade, peaking_coefficients, shelf_coefficients
+
+    size, n = 16384, 600
+    sections = np.stack([peaking_coefficients(12.0, 1000.0, 2.0, 44100.0),
+                         peaking_coefficients(-18.0, 250.0, 0.7, 44100.0),
+                         shelf_coefficients(9.0, 8000.0, 44100.0, high=True)])
+    imp = np.zeros(size, dtype=np.float32)
+    imp[0] = 1.0
+    truth = biquad_cascade(imp, sections, np.zeros(size))
+    db = 20 * torch.log10(torch.fft.rfft(torch.from_numpy(truth)).abs())
+    h = minimum_phase(db, size)
+    assert float((h[:n] - torch.from_numpy(truth[:n])).abs().max()) < 1e-6 * float(np.abs(truth).max()) + 1e-9
+    # a zero-phase filter of the same magnitude is a different waveform
+    zero = torch.fft.irfft(torch.from_numpy(np.abs(np.fft.rfft(truth))), n=size)
+    assert float((zero[:n] - torch.from_numpy(truth[:n])).abs().max()) > 0.1
+    with pytest.raises(ValueError, match="even size"):
+        minimum_phase(db, size + 2)
+
+
+def test_minimum_phase_eq_starts_flat_and_is_causal_about_the_centre():
+    torch.manual_seed(3)
+    kw = dict(TINY_SKIP)
+    m = TCN(**kw, dry_eq=(6, 255), eq_phase="minimum")
+    zero = TCN(**kw, dry_eq=(6, 255))
+    assert m.receptive_field == zero.receptive_field == 255 and count_parameters(m) == count_parameters(zero)
+    x, c = torch.randn(2, 1, 500), torch.rand(2, 25) * 2 - 1
+    y = m(x, c)
+    torch.testing.assert_close(y, center_crop(x, y.shape[-1]), rtol=0, atol=1e-5)  # 0 dB: h = δ
+    with torch.no_grad():
+        curve = torch.tensor([6.0, -3.0, 0.0, 9.0, 12.0, -6.0]) / m.EQ_UNIT_DB
+        m.eq_gain.bias.copy_(curve)
+        zero.eq_gain.bias.copy_(curve)
+        h = m.eq_filters(c)[0]
+        assert float(h[:127].abs().max()) == 0.0 and float(h[127].abs()) > 0.1  # causal taps from the centre on
+        # the same dB curve as the zero-phase filter, to within the windows' smoothing
+        db = [20 * torch.log10(torch.fft.rfft(f.eq_filters(c)[0], 4096).abs()) for f in (m, zero)]
+        band = slice(40, 1900)  # 430 Hz – 20 kHz, where 255 taps resolve the bands
+        assert float((db[0][band] - db[1][band]).abs().max()) < 1.0
+    # output j depends on inputs up to the centre sample of its window (j + 127) and on none after it
+    # (the TCN path is still switched off; the FFT filter leaves float noise, no more)
+    xg = torch.randn(1, 1, 400, requires_grad=True)
+    m(xg, c[:1])[0, 0, 20].backward()
+    g = xg.grad[0, 0].abs()
+    assert float(g[20 + 128:].max()) < 1e-5 * float(g.max()) and float(g[20 + 127]) > 0.1 * float(g.max())
+    with pytest.raises(ValueError, match="'zero' or 'minimum'"):
+        TCN(**kw, dry_eq=(6, 255), eq_phase="linear")
+    with pytest.raises(ValueError, match="needs dry_eq"):
+        TCN(**kw, eq_phase="minimum")
+
+
+@pytest.mark.parametrize("eq_phase", ["zero", "minimum"])
+def test_structured_dry_path_keeps_the_receptive_field_exact(eq_phase):
     """Envelope window + dry EQ: output j depends on inputs j .. j + rf − 1 and on nothing else."""
     torch.manual_seed(1)
     m = TCN(n_blocks=2, kernel_size=3, channels=3, film_hidden=(4,), film_embed=4, input_skip=True,
-            dry_envelope=True, level_db=True, envelope_window=9, dry_eq=(3, 7)).eval()
+            dry_envelope=True, level_db=True, envelope_window=9, dry_eq=(3, 7), eq_phase=eq_phase).eval()
     with torch.no_grad():
         for p in (m.envelope.weight, m.eq_gain.bias, m.output.weight):
             p.normal_()

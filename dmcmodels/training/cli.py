@@ -49,7 +49,7 @@ OPTIONS = {
     "--model": ("model", str, f"effect / la2a: {', '.join(MODEL_NAMES)} (default tcn-10); "
                               f"mix: {', '.join(MIX_MODEL_NAMES)} (default dmc-basic)"),
     "--model-args": ("model_args", json_object, "JSON object of constructor overrides, e.g. '{\"channels\": 8}'"),
-    "--loss": ("loss", str, "training loss: l1, mrstft, l1+mrstft, stereo-mrstft (default: l1 for effect / la2a, "
+    "--loss": ("loss", str, "training loss: l1, mrstft, l1+mrstft, l1+mrstft+mcd, stereo-mrstft (default: l1 for effect / la2a, "
                             "stereo-mrstft for mix, the thesis')"),
     "--lr": ("lr", float, "Adam learning rate (default 3e-4)"),
     "--batch-size": ("batch_size", int, "examples (mix: songs) per batch and rank (default 8; mix 4)"),

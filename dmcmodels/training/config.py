@@ -104,7 +104,7 @@ class TrainConfig:
             self._check_mix()
         elif self.loss == "stereo-mrstft":
             raise ConfigError("--loss stereo-mrstft needs a stereo output; effect and la2a models are mono "
-                              "(use l1, mrstft or l1+mrstft)")
+                              "(use l1, mrstft, l1+mrstft or l1+mrstft+mcd)")
         if self.pan_law not in ("linear", "constant_power"):
             raise ConfigError(f"--pan-law must be linear or constant_power, got {self.pan_law!r}")
         if self.order not in ("static", "variable"):

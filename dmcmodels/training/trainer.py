@@ -169,7 +169,7 @@ def train(cfg: TrainConfig, run: Path, resume: bool = False, progress: bool = Tr
         setup.init_pretrained(model, cfg)
     model = model.to(dev)
     net = dist.wrap(model, dev)
-    loss_fn = make_loss(cfg.loss)
+    loss_fn = make_loss(cfg.loss, cfg.sample_rate)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg.lr_factor,
