@@ -82,7 +82,8 @@ Signal Processing, §5.6 / §13.8):
 
 on an FFT of 4(N + 1) points, faded to 0 over its second half. A console EQ — RBJ shelves and
 peaks — is minimum phase, so this is its phase too; a zero-phase filter with the console's exact
-magnitude still leaves an ESR of 0.47 on EQ-only patches (minimum phase: 0.0001, 4095 taps), and
+magnitude still leaves an ESR of 0.43 on EQ-only patches (minimum phase: 5e-6, 4095 taps;
+``benchmarks/eq_head_ceiling.py``), and
 under an L1 loss that phase error pulls the learned curve down wherever the EQ boosts. The causal
 taps sit in the filter's later half, so the alignment and the receptive field are those above.
 
