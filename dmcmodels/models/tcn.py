@@ -66,10 +66,11 @@ zero-phase FIR of N taps (odd) before its gain — an equaliser whose curve the 
 
 with K bands f_k log-spaced from 0.0005 to 0.5 of the sample rate (22 Hz – 22 kHz at 44.1 kHz),
 σ their spacing, v = an MLP of the conditioning c of its own (``eq_hidden`` widths, PReLU; the
-last layer zero-initialised: 0 dB everywhere, h = δ, the identity). Its own, not a map of the FiLM
-embedding: fed from the embedding, that the TCN's FiLM layers shape, the curve learnt in 100–275
-steps no correlation with the console's (−0.01). The 12 dB unit (``EQ_UNIT_DB``) puts the console's ±24 dB within a step size's reach:
-weighted in plain dB, Adam at lr 5e-4 moved the curve by less than 1 dB in 200 steps. A console channel's EQ is a sum of shelves and peaks in dB, so its curve is a handful of
+last layer zero-initialised: 0 dB everywhere, h = δ, the identity). Its own MLP, not a map of the
+FiLM embedding: read off the embedding, the curve learnt in 100–275 steps was uncorrelated with
+the console's (−0.01). The 12 dB unit (``EQ_UNIT_DB``) puts the console's ±24 dB within reach of
+Adam's steps: in plain dB, at lr 5e-4, the curve moved by less than 1 dB in 200 steps. A console
+channel's EQ is a sum of shelves and peaks in dB, so its curve is a handful of
 these weights, where a residual network has to learn it sample by sample; the zero phase keeps
 the output aligned with the input (its phase response is not modelled). The filter runs beside the
 skips, so the receptive field is 1 + max(Σ shrink + W − 1, N − 1).
