@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 
 import numpy as np
 import torch
@@ -36,26 +35,26 @@ def console_magnitude(params: dict, freqs: np.ndarray, sample_rate: float) -> np
     return np.abs(h)
 
 
-def head_filter(db_fn, taps: int, phase: str) -> torch.Tensor:
-    """The (taps,) FIR the TCN head builds from a dB curve (``db_fn(freqs)``), in float64."""
+def head(taps: int, phase: str):
+    """A bare TCN with an N-tap ``dry_eq`` head of that phase: only its filter construction is used."""
     from dmcmodels.models.tcn import TCN
 
-    m = TCN(n_blocks=1, kernel_size=3, channels=1, film_hidden=(1,), film_embed=1, input_skip=True,
-            dry_eq=(1, taps), eq_phase=phase).double()
-    grid = taps if phase == "zero" else m.cepstrum_size
+    return TCN(n_blocks=1, kernel_size=3, channels=1, film_hidden=(1,), film_embed=1, input_skip=True,
+               dry_eq=(1, taps), eq_phase=phase).double()
+
+
+def head_filter(m, db_fn) -> torch.Tensor:
+    """The (taps,) FIR head ``m`` builds from a dB curve (``db_fn(freqs)``, freqs in cycles/sample), float64."""
+    grid = m.eq_grid
     return m.fir_from_db(torch.from_numpy(db_fn(np.arange(grid // 2 + 1) / grid))[None])[0]
 
 
 def band_fit(db_fn, bands: int):
     """``db_fn`` least-squares fitted by the head's K log-spaced Gaussian bands (fitted on a fine grid)."""
+    from dmcmodels.models.tcn import eq_band_basis
+
     fine = np.arange(1, 8193) / 16384
-    centres = np.logspace(math.log10(5e-4), math.log10(0.5), bands)
-    sigma = math.log(0.5 / 5e-4) / max(bands - 1, 1)
-
-    def basis(f):
-        z = (np.log(np.maximum(f, 2.5e-4))[None] - np.log(centres)[:, None]) / sigma
-        return np.exp(-0.5 * z * z)
-
+    basis = lambda f: eq_band_basis(bands, torch.from_numpy(f)).numpy()
     v, *_ = np.linalg.lstsq(basis(fine).T, db_fn(fine), rcond=None)
     return lambda f: v @ basis(f)
 
@@ -93,6 +92,7 @@ def main() -> None:
 
     names = ["identity"] + [f"{kind} {phase} {N}" for N in args.taps for kind in ("exact", f"{args.bands} bands")
                             for phase in ("zero", "minimum")]
+    heads = {(N, phase): head(N, phase) for N in args.taps for phase in ("zero", "minimum")}
     mcd = {k: [] for k in names}
     esr = {k: [] for k in names}
     for i in range(x.shape[0]):
@@ -103,7 +103,7 @@ def main() -> None:
         for N in args.taps:
             for kind, fn in (("exact", exact), (f"{args.bands} bands", fitted)):
                 for phase in ("zero", "minimum"):
-                    h = head_filter(fn, N, phase)
+                    h = head_filter(heads[N, phase], fn)
                     preds[f"{kind} {phase} {N}"] = fir_valid(center_crop(x[i:i + 1], n + N - 1), h[None])
         for k, p in preds.items():
             mcd[k].append(float(losses.mcd(p, yc[i:i + 1], sample_rate=sr)))

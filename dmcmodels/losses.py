@@ -276,7 +276,7 @@ class L1MRSTFTLoss(nn.Module):
         return mae(pred, target) + mr_stft(pred, target, self.resolutions)
 
 
-class L1MRSTFTMCDLoss(nn.Module):
+class L1MRSTFTMCDLoss(L1MRSTFTLoss):
     """Training loss: mae + mr_stft + 0.01 · mcd (MCD in its tables' units, ~100× MR-STFT's, so 0.01
     puts the two on one scale). The MCD (c₀ excluded) is blind to level and sees spectral shape in
     every mel band in dB; MR-STFT's log-magnitude term is an L1, whose gradient per bin is the sign
@@ -287,13 +287,11 @@ class L1MRSTFTMCDLoss(nn.Module):
 
     def __init__(self, resolutions: tuple[tuple[int, int, int], ...] = THESIS_RESOLUTIONS,
                  sample_rate: float = 44100.0):
-        super().__init__()
-        self.resolutions = tuple(tuple(r) for r in resolutions)
+        super().__init__(resolutions)
         self.sample_rate = float(sample_rate)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return (mae(pred, target) + mr_stft(pred, target, self.resolutions)
-                + self.MCD_WEIGHT * mcd(pred, target, sample_rate=self.sample_rate))
+        return super().forward(pred, target) + self.MCD_WEIGHT * mcd(pred, target, sample_rate=self.sample_rate)
 
 
 class StereoMRSTFTLoss(nn.Module):

@@ -202,19 +202,14 @@ class TCN(nn.Module):
                 width = int(h)
             self.eq_gain = _zeroed(nn.Linear(width, self.eq_bands))  # the band weights v(c)
             self.eq_net = nn.Sequential(*layers, self.eq_gain)
-            # the dB curve lives on the rfft grid of the FIR (zero phase) or of the cepstrum (minimum)
-            grid = self.eq_taps if eq_phase == "zero" else self.cepstrum_size
-            freqs = torch.arange(grid // 2 + 1, dtype=torch.float64) / grid
-            centres = torch.logspace(math.log10(5e-4), math.log10(0.5), self.eq_bands, dtype=torch.float64)
-            sigma = math.log(0.5 / 5e-4) / max(self.eq_bands - 1, 1)
-            z = (torch.log(freqs.clamp(min=2.5e-4))[None] - torch.log(centres)[:, None]) / sigma
-            self.register_buffer("eq_basis", torch.exp(-0.5 * z * z).float(), persistent=False)  # (K, bins)
+            freqs = torch.arange(self.eq_grid // 2 + 1, dtype=torch.float64) / self.eq_grid
+            self.register_buffer("eq_basis", eq_band_basis(self.eq_bands, freqs).float(), persistent=False)
             if eq_phase == "zero":
                 window = _hann(self.eq_taps, torch.float32)
-            else:  # the causal half: flat, then a half-Hann fade to 0 over its second half
+            else:  # the causal half: flat, then a half-Hann fade to 0 over its last `tail` taps
                 half = self.eq_taps // 2 + 1
-                fade = _hann(2 * (half - half // 2) + 1, torch.float32)[half - half // 2 + 1:]
-                window = torch.cat([torch.ones(half // 2), fade])
+                tail = half - half // 2
+                window = torch.cat([torch.ones(half // 2), _hann(2 * tail + 1, torch.float32)[tail + 1:]])
             self.register_buffer("eq_window", window, persistent=False)
         self.output = FastConv1d(channels, 1, kernel_size=1) if self.wet else None
         if self.input_skip:
@@ -281,14 +276,19 @@ class TCN(nn.Module):
         return self.fir_from_db(self.EQ_UNIT_DB * (self.eq_net(cond) @ self.eq_basis))
 
     def fir_from_db(self, db: torch.Tensor) -> torch.Tensor:
-        """``dry_eq``'s FIRs (B, N) for dB curves (B, bins) on its grid: N // 2 + 1 bins (zero phase) or
-        :attr:`cepstrum_size` // 2 + 1 (minimum phase), bin b at b / grid of the sample rate."""
+        """``dry_eq``'s FIRs (B, N) for dB curves (B, :attr:`eq_grid` // 2 + 1), bin b at b / eq_grid of
+        the sample rate."""
         if self.eq_phase == "zero":
             h = torch.fft.irfft(torch.pow(10.0, db / 20.0), n=self.eq_taps)   # zero phase, circular
             return torch.roll(h, self.eq_taps // 2, dims=-1) * self.eq_window
         half = self.eq_taps // 2 + 1
         h = minimum_phase(db, self.cepstrum_size)[:, :half] * self.eq_window
         return torch.cat([h.new_zeros(h.shape[0], self.eq_taps - half), h], dim=-1)  # causal taps last
+
+    @property
+    def eq_grid(self) -> int:
+        """The rfft size the dB curve lives on: the FIR's N (zero phase) or :attr:`cepstrum_size` (minimum)."""
+        return self.eq_taps if self.eq_phase == "zero" else self.cepstrum_size
 
     @property
     def cepstrum_size(self) -> int:
@@ -318,6 +318,16 @@ def _zeroed(layer: nn.Module) -> nn.Module:
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)
     return layer
+
+
+def eq_band_basis(bands: int, freqs: torch.Tensor) -> torch.Tensor:
+    """(bands, len(freqs)) float64: ``dry_eq``'s Gaussian bands exp(−½((log f − log f_k)/σ)²) at ``freqs``
+    (fractions of the sample rate), f_k log-spaced from 0.0005 to 0.5, σ their spacing (module doc)."""
+    freqs = torch.as_tensor(freqs, dtype=torch.float64)
+    centres = torch.logspace(math.log10(5e-4), math.log10(0.5), bands, dtype=torch.float64)
+    sigma = math.log(0.5 / 5e-4) / max(bands - 1, 1)
+    z = (torch.log(freqs.clamp(min=2.5e-4))[None] - torch.log(centres)[:, None]) / sigma
+    return torch.exp(-0.5 * z * z)
 
 
 def minimum_phase(db: torch.Tensor, size: int) -> torch.Tensor:
